@@ -1,0 +1,50 @@
+"""sktune: measure how to run a scikit-learn pipeline fastest on this machine.
+
+>>> import sktune
+>>> result = sktune.profile(pipeline, X, y)          # doctest: +SKIP
+>>> print(result)                                     # doctest: +SKIP
+>>> with result.best.apply():                         # doctest: +SKIP
+...     result.best.configure(pipeline).fit(X, y)
+"""
+
+__version__ = "0.1.0.dev0"
+
+# The main entry point and its result.
+from ._profile import profile
+from .results import ProfileResult, load
+
+# Configurations and the space of candidates.
+from .space import Config, ConfigSpace
+
+# The machine the answer is valid for.
+from .machine import Machine
+
+# Errors and warnings.
+from .exceptions import (
+    EngineNotAvailableError,
+    InvalidConfigError,
+    InvalidParameterError,
+    SktuneError,
+    SktuneWarning,
+    WorkloadError,
+)
+
+__all__ = [
+    # profiling
+    "profile",
+    "ProfileResult",
+    "load",
+    # configurations
+    "Config",
+    "ConfigSpace",
+    # machine
+    "Machine",
+    # errors and warnings
+    "SktuneError",
+    "InvalidParameterError",
+    "InvalidConfigError",
+    "WorkloadError",
+    "EngineNotAvailableError",
+    "SktuneWarning",
+    "__version__",
+]

@@ -1,0 +1,47 @@
+"""Exceptions and warnings raised by sktune.
+
+Every exception subclasses :class:`SktuneError` *and* the builtin a caller
+would naturally catch, so ``except ValueError`` keeps working (the model is
+scikit-learn's ``InvalidParameterError(ValueError, TypeError)``).
+"""
+
+__all__ = [
+    "SktuneError",
+    "InvalidParameterError",
+    "InvalidConfigError",
+    "WorkloadError",
+    "EngineNotAvailableError",
+    "SktuneWarning",
+]
+
+
+class SktuneError(Exception):
+    """Base class of every error raised by sktune."""
+
+
+class InvalidParameterError(SktuneError, ValueError, TypeError):
+    """An argument of a public function or class has a wrong type or value.
+
+    The message follows scikit-learn's wording: ``The 'n_jobs' parameter of
+    ConfigSpace must be an int in the range [1, inf) or None. Got 0 instead.``
+    """
+
+
+class InvalidConfigError(SktuneError, ValueError):
+    """A :class:`~sktune.Config` or :class:`~sktune.ConfigSpace` is inconsistent."""
+
+
+class WorkloadError(SktuneError, ValueError):
+    """The estimator cannot run the requested task on the given data.
+
+    Raised before any timing; the estimator's own exception is chained as
+    ``__cause__``.
+    """
+
+
+class EngineNotAvailableError(SktuneError, ImportError):
+    """An explicitly requested compiled engine (Cython, Numba) is not available."""
+
+
+class SktuneWarning(UserWarning):
+    """Something the user should know about a measurement or a recommendation."""

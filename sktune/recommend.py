@@ -1,0 +1,229 @@
+"""Turn measurements into a recommendation that explains itself.
+
+Pure functions: :func:`candidate_stats` summarises the trial records of a
+result per candidate and :func:`choose` picks the recommendation from those
+summaries. The rules (DESIGN.md): the fastest candidate wins only if it
+beats the as-written baseline beyond noise; among candidates as fast as the
+fastest, the one using fewer cores wins, then the simpler one; a candidate
+that failed or changed the output is never recommended.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._stats import Interval, ratio_interval, spread
+from .search import MIN_REPEATS
+
+#: Relative difference below which sktune calls two timings equal. Identical
+#: configurations were seen to differ by up to ~9% between separate runs on
+#: the 2-core CI machine and by a few percent within one interleaved run;
+#: benchmarks/bench_recommend.py checks picks against an exhaustive re-run.
+MIN_EFFECT = 0.05
+#: Below this baseline time, start-up overhead dominates (PITFALLS.md 8.4).
+SMALL_WORKLOAD_S = 0.1
+
+
+@dataclass(frozen=True)
+class CandidateStats:
+    """Summary of one candidate's timed repeats.
+
+    Attributes
+    ----------
+    index : int
+        Position in the result's candidates (0 is the baseline).
+    config : Config
+    wall, cpu : tuple of float
+        Timed repeats, seconds.
+    status : {"ok", "failed", "differs", "too few repeats"}
+    detail : str
+        The error, or how the output differs.
+    cold_s : float or None
+        Wall time of the first (warm-up) run: the cost of a single cold call.
+    """
+
+    index: int
+    config: object
+    wall: tuple
+    cpu: tuple = ()
+    status: str = "ok"
+    detail: str = ""
+    cold_s: float = None
+
+    @property
+    def median(self):
+        return float(np.median(self.wall)) if self.wall else float("nan")
+
+    @property
+    def busy_cores(self):
+        """Median CPU time over wall time: cores kept busy on average."""
+        if not self.cpu or not self.wall:
+            return None
+        return float(np.median(np.asarray(self.cpu) / np.asarray(self.wall)))
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer of a profiling run.
+
+    Attributes
+    ----------
+    best : Config
+        What to run under; the as-written config when nothing helps.
+    speedup : Interval
+        Baseline time over ``best``'s time, with its confidence interval.
+    verdict : {"faster", "no gain", "nothing to vary"}
+    explanation : str
+        One paragraph a person understands.
+    alternatives : tuple of Config
+        Candidates as fast as ``best`` within noise.
+    caveats : tuple of str
+    """
+
+    best: object
+    speedup: Interval
+    verdict: str
+    explanation: str
+    alternatives: tuple = ()
+    caveats: tuple = field(default=())
+
+
+def candidate_stats(candidates, records, equivalence):
+    """Summarise trial records per candidate.
+
+    Parameters
+    ----------
+    candidates : sequence of Config
+    records : sequence of dict
+        Trial records with ``config``, ``phase``, ``wall_s``, ``cpu_s``, ``error``.
+    equivalence : dict of int to (bool, str)
+        Output comparison with the baseline, per candidate.
+
+    Returns
+    -------
+    stats : list of CandidateStats
+    """
+    stats = []
+    for index, config in enumerate(candidates):
+        mine = [r for r in records if r["config"] == index]
+        timed = [r for r in mine if r["phase"] == "timed" and not r.get("error")]
+        errors = [r["error"] for r in mine if r.get("error")]
+        warmups = [r for r in mine if r["phase"] == "warmup" and not r.get("error")]
+        equivalent, how = equivalence.get(index, (True, ""))
+        if errors:
+            status, detail = "failed", errors[0]
+        elif not equivalent:
+            status, detail = "differs", how
+        elif len(timed) < MIN_REPEATS:
+            status, detail = "too few repeats", f"{len(timed)} timed repeats"
+        else:
+            status, detail = "ok", how
+        stats.append(CandidateStats(
+            index=index, config=config,
+            wall=tuple(r["wall_s"] for r in timed),
+            cpu=tuple(r["cpu_s"] for r in timed if r.get("cpu_s") is not None),
+            status=status, detail=detail,
+            cold_s=warmups[0]["wall_s"] if warmups else None))
+    return stats
+
+
+def _faster_beyond_noise(interval, min_effect):
+    return interval.low > 1 and interval.value >= 1 + min_effect
+
+
+def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
+    """Pick the recommendation from candidate summaries.
+
+    Parameters
+    ----------
+    stats : list of CandidateStats
+        ``stats[0]`` is the as-written baseline, which must be "ok".
+    usable_cores : int
+    min_effect : float, default=0.05
+        Smallest relative gain worth recommending a change for.
+    seed : int, default=0
+
+    Returns
+    -------
+    recommendation : Recommendation
+    """
+    base = stats[0]
+    n_rep = len(base.wall)
+    eligible = [s for s in stats if s.status == "ok"]
+    speedups = {s.index: ratio_interval(base.wall, s.wall, seed=seed) for s in eligible}
+    caveats = _caveats(stats, base)
+    if len(stats) == 1:
+        return Recommendation(
+            best=base.config, speedup=Interval(1.0, 1.0, 1.0), verdict="nothing to vary",
+            explanation=("Nothing sktune controls can change how this workload runs: "
+                         "it has no joblib, OpenMP or BLAS parallelism to tune. Keep it "
+                         "as written."), caveats=caveats)
+    fastest = min(eligible, key=lambda s: s.median)
+    if fastest is base or not _faster_beyond_noise(speedups[fastest.index], min_effect):
+        rival = min((s for s in eligible if s is not base), key=lambda s: s.median,
+                    default=None)
+        explanation = ("Nothing measured was faster than the pipeline as written beyond "
+                       "noise: keep it as written.")
+        if rival is not None:
+            explanation += (f" The fastest alternative, {rival.config.describe()}, ran "
+                            f"at {speedups[rival.index]} the baseline's speed "
+                            f"({n_rep} interleaved repeats each).")
+        return Recommendation(best=base.config, speedup=Interval(1.0, 1.0, 1.0),
+                              verdict="no gain", explanation=explanation,
+                              caveats=caveats)
+    pool = []
+    for s in eligible:
+        if s is base or not _faster_beyond_noise(speedups[s.index], min_effect):
+            continue
+        versus = ratio_interval(s.wall, fastest.wall, seed=seed)
+        if versus.low <= 1 and versus.value <= 1 + min_effect:
+            pool.append(s)
+    best = min(pool, key=lambda s: (s.config.cores(usable_cores), s.config.n_set, s.median))
+    speedup = speedups[best.index]
+    explanation = (f"{best.config.describe()}: {speedup.value:.2f}x faster than as written "
+                   f"[{speedup.low:.2f}, {speedup.high:.2f}] ({speedup.confidence:.0%} "
+                   f"interval, {len(best.wall)} interleaved repeats).")
+    if best is not fastest:
+        explanation += (f" {fastest.config.describe()} was not faster beyond noise and "
+                        f"uses more cores.")
+    explanation += _why_not_others(stats, best, usable_cores)
+    return Recommendation(
+        best=best.config, speedup=speedup, verdict="faster", explanation=explanation,
+        alternatives=tuple(s.config for s in pool if s is not best), caveats=caveats)
+
+
+def _why_not_others(stats, best, usable_cores):
+    """A sentence on the most instructive losers: oversubscribed or slower."""
+    notes = []
+    for s in sorted((s for s in stats if s.status == "ok" and s is not best),
+                    key=lambda s: s.median)[-2:]:
+        ratio = s.median / best.median
+        if ratio < 1 + MIN_EFFECT:
+            continue
+        threads = s.config.threads(usable_cores)
+        what = f"{s.config.describe()} was {ratio:.1f}x slower"
+        if threads > usable_cores:
+            what += (f": {threads} threads on {usable_cores} cores oversubscribe "
+                     "the machine")
+        elif s.busy_cores is not None:
+            what += f", keeping {s.busy_cores:.1f} cores busy"
+        notes.append(what)
+    return (" " + "; ".join(notes) + ".") if notes else ""
+
+
+def _caveats(stats, base):
+    caveats = []
+    if base.median < SMALL_WORKLOAD_S:
+        caveats.append(
+            f"The workload takes {base.median * 1000:.0f} ms: at this size start-up "
+            "overhead dominates and the answer may not hold for larger data.")
+    if base.wall and spread(base.wall) > 0.2:
+        caveats.append(f"Timings were noisy (the baseline's spread is "
+                       f"{spread(base.wall):.0%} of its median).")
+    for s in stats:
+        if s.status == "failed":
+            caveats.append(f"{s.config.describe()} failed: {s.detail}")
+        elif s.status == "differs":
+            caveats.append(f"{s.config.describe()} changes the output ({s.detail}); "
+                           "excluded.")
+    return tuple(caveats)

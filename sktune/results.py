@@ -1,0 +1,248 @@
+"""The result of a profiling run: data in, tables and text out, JSON on disk.
+
+:class:`ProfileResult` holds everything measured (candidates, every trial,
+output comparisons, the machine, the workload's signature) and derives the
+rest: summaries are computed from the trial records on demand, and the
+recommendation by the pure functions of :mod:`sktune.recommend`. Saved files
+are versioned JSON: loading one executes nothing (no pickle).
+"""
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .exceptions import InvalidParameterError, SktuneWarning
+from .machine import Machine
+from .recommend import candidate_stats, choose
+from .space import Config
+
+#: Bumped when the JSON layout changes incompatibly.
+FORMAT_VERSION = 1
+#: apply(X) warns when X's size differs from the profiled data by this factor.
+SIZE_WARNING_FACTOR = 4.0
+
+
+@dataclass(eq=False)
+class ProfileResult:
+    """Everything one :func:`sktune.profile` call measured.
+
+    Attributes
+    ----------
+    candidates : list of Config
+        Candidate 0 is the as-written baseline.
+    records : list of dict
+        One per run: ``config`` (index), ``phase`` ("warmup" or "timed"),
+        ``round``, ``wall_s``, ``cpu_s``, ``error``, ``cold``, ``warnings``.
+    equivalence : dict of int to (bool, str)
+        Each candidate's output compared with the baseline's.
+    excluded : list of (Config, str)
+        Candidates not run, with the reason.
+    machine : Machine
+    workload : dict
+        Estimator description and data signature.
+    notes : list of str
+        What sktune decided about the space, and why.
+    search : dict
+        Budget, time spent, repeats and why the search stopped.
+    environment : dict
+        Load, frequency and cgroup throttling before and after the run.
+    settings : dict
+        ``min_effect`` and ``seed`` used by the recommendation.
+    """
+
+    candidates: list
+    records: list
+    equivalence: dict
+    machine: Machine
+    workload: dict
+    excluded: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    search: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    # -- derived ------------------------------------------------------------
+    @cached_property
+    def stats(self):
+        """Per-candidate summaries (:class:`~sktune.recommend.CandidateStats`)."""
+        return candidate_stats(self.candidates, self.records, self.equivalence)
+
+    @cached_property
+    def recommendation(self):
+        """The :class:`~sktune.recommend.Recommendation` of this result."""
+        return choose(self.stats, usable_cores=self.machine.usable_cores,
+                      min_effect=self.settings.get("min_effect", 0.05),
+                      seed=self.settings.get("seed", 0))
+
+    @property
+    def best(self):
+        """The recommended :class:`~sktune.Config`."""
+        return self.recommendation.best
+
+    @property
+    def baseline(self):
+        """The as-written configuration every speedup is quoted against."""
+        return self.candidates[0]
+
+    @property
+    def speedup(self):
+        """Speedup of :attr:`best` over the baseline, with its interval."""
+        return self.recommendation.speedup
+
+    @property
+    def trials(self):
+        """One row per run, as a pandas DataFrame."""
+        import pandas as pd
+
+        rows = []
+        for r in self.records:
+            config = self.candidates[r["config"]]
+            rows.append({"config": str(config), **config.to_dict(),
+                         **{k: v for k, v in r.items() if k != "config"},
+                         "config_index": r["config"]})
+        return pd.DataFrame(rows)
+
+    def summary(self):
+        """One row per candidate: median, spread, speedup interval, status.
+
+        Returns
+        -------
+        summary : pandas.DataFrame
+            Sorted by median time; the recommended row has ``best=True``.
+        """
+        import pandas as pd
+
+        from ._stats import ratio_interval, spread
+
+        base = self.stats[0]
+        rows = []
+        for s in self.stats:
+            row = {"config": str(s.config), **s.config.to_dict(), "status": s.status,
+                   "n_repeats": len(s.wall), "median_s": s.median,
+                   "spread": spread(s.wall) if s.wall else None,
+                   "cold_s": s.cold_s, "busy_cores": s.busy_cores,
+                   "speedup": None, "speedup_low": None, "speedup_high": None,
+                   "best": s.config == self.best, "detail": s.detail}
+            if s.wall and base.wall:
+                ci = ratio_interval(base.wall, s.wall, seed=self.settings.get("seed", 0))
+                row.update(speedup=ci.value, speedup_low=ci.low, speedup_high=ci.high)
+            rows.append(row)
+        for config, reason in self.excluded:
+            rows.append({"config": str(config), **config.to_dict(), "status": "excluded",
+                         "n_repeats": 0, "best": False, "detail": reason})
+        frame = pd.DataFrame(rows)
+        return frame.sort_values("median_s", na_position="last", kind="stable",
+                                 ignore_index=True)
+
+    # -- using the answer -----------------------------------------------------
+    def apply(self, X=None):
+        """Context manager running code under :attr:`best`.
+
+        Parameters
+        ----------
+        X : array-like, default=None
+            The data about to be used. A warning is raised if its size
+            differs from the profiled data by more than a factor of 4: the
+            recommendation may not hold (checklist item 28).
+        """
+        if X is not None:
+            from .workload import data_signature
+
+            now, then = data_signature(X), self.workload["data"]
+            for key in ("n_samples", "n_features"):
+                a, b = now.get(key), then.get(key)
+                if a and b and max(a, b) / min(a, b) > SIZE_WARNING_FACTOR:
+                    warnings.warn(
+                        f"X has {a} {key[2:]} but the recommendation was measured on "
+                        f"{b}; it may not hold. Profile again on data of this size.",
+                        SktuneWarning, stacklevel=2)
+                    break
+        return self.best.apply()
+
+    # -- text -----------------------------------------------------------------
+    def __repr__(self):
+        return (f"<ProfileResult {self.workload.get('estimator', '?')} "
+                f"task={self.workload['data'].get('task')!r}: best={self.best!r}, "
+                f"speedup={self.speedup}>")
+
+    def __str__(self):
+        from ._format import format_result
+
+        return format_result(self)
+
+    # -- JSON -----------------------------------------------------------------
+    def to_dict(self):
+        """A JSON-serialisable dict (see :meth:`save`)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "unit": "seconds",
+            "candidates": [c.to_dict() for c in self.candidates],
+            "records": self.records,
+            "equivalence": {str(k): list(v) for k, v in self.equivalence.items()},
+            "excluded": [[c.to_dict(), reason] for c, reason in self.excluded],
+            "machine": self.machine.to_dict(),
+            "workload": self.workload,
+            "notes": list(self.notes),
+            "search": self.search,
+            "environment": self.environment,
+            "settings": self.settings,
+            "recommendation": {
+                "best": self.best.to_dict(),
+                "speedup": self.speedup.to_dict(),
+                "verdict": self.recommendation.verdict,
+                "explanation": self.recommendation.explanation,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        """Rebuild a result from :meth:`to_dict` output."""
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InvalidParameterError(
+                f"Unsupported sktune result format_version {version!r}; this sktune "
+                f"reads version {FORMAT_VERSION}. Re-run sktune.profile to create it.")
+        return cls(
+            candidates=[Config.from_dict(c) for c in data["candidates"]],
+            records=data["records"],
+            equivalence={int(k): tuple(v) for k, v in data["equivalence"].items()},
+            excluded=[(Config.from_dict(c), reason) for c, reason in data["excluded"]],
+            machine=Machine.from_dict(data["machine"]),
+            workload=data["workload"], notes=data["notes"], search=data["search"],
+            environment=data["environment"], settings=data["settings"])
+
+    def save(self, path):
+        """Write this result as JSON to ``path``; :func:`sktune.load` reads it."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1, default=_json_default)
+        return path
+
+    def __eq__(self, other):
+        if not isinstance(other, ProfileResult):
+            return NotImplemented
+        return json.dumps(self.to_dict(), default=_json_default, sort_keys=True) == \
+            json.dumps(other.to_dict(), default=_json_default, sort_keys=True)
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def load(path):
+    """Read a :class:`ProfileResult` saved with :meth:`ProfileResult.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    result : ProfileResult
+    """
+    with open(path, encoding="utf-8") as f:
+        return ProfileResult.from_dict(json.load(f))

@@ -1,0 +1,122 @@
+"""Run trials: one configuration, one call, measured by the profilers.
+
+The runner applies a :class:`~sktune.Config` (through ``Config.apply`` and
+``Config.configure``), runs the workload's call between the profilers'
+``start`` and ``stop``, and appends a record. It warms each configuration up
+before its first timed repeat, and again whenever the loky worker pool it
+relies on was restarted by another configuration (checklist items 14-16);
+a timed repeat during which the pool was (re)started is relabelled as a
+warm-up and repeated. It never analyses: statistics live elsewhere.
+
+A trial that raises is recorded with its error and the configuration is
+not run again; ``KeyboardInterrupt`` and other ``BaseException`` propagate
+after every setting has been restored.
+"""
+
+import gc
+import logging
+import warnings
+
+from ._compat import loky_executor_state
+
+logger = logging.getLogger("sktune")
+
+#: A timed repeat that restarted the pool is retried at most this many times.
+_MAX_COLD_RETRIES = 2
+
+
+class Runner:
+    """Runs trials of one workload in this process.
+
+    Parameters
+    ----------
+    workload : Workload
+        With the estimator already seeded (see :func:`sktune.profile`).
+    candidates : sequence of Config
+        Candidate 0 is the as-written baseline.
+    profilers : list of Profiler
+        Started in order, stopped in reverse; the wall clock should be last.
+    uses_pool : callable, default=None
+        ``uses_pool(config) -> bool``: whether a configuration may run on the
+        loky worker pool, so that a pool change forces a new warm-up.
+    """
+
+    def __init__(self, workload, candidates, profilers, uses_pool=None):
+        self.workload = workload
+        self.candidates = list(candidates)
+        self.profilers = list(profilers)
+        self.uses_pool = uses_pool or (lambda config: True)
+        self.records = []
+        self.failed = {}
+        self.exceptions = {}
+        self.outputs = {}
+        self._pool_after = {}
+
+    # -- one call ---------------------------------------------------------
+    def _trial(self, index, phase, round_=None):
+        config = self.candidates[index]
+        record = {"config": index, "phase": phase, "round": round_,
+                  "wall_s": None, "cpu_s": None, "error": None, "cold": False,
+                  "warnings": []}
+        estimator = config.configure(self.workload.estimator)
+        with config.apply(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                prepared = self.workload.prepare(estimator)
+                gc.collect()
+                pool_before = loky_executor_state()
+                started = []
+                try:
+                    for profiler in self.profilers:
+                        profiler.start()
+                        started.append(profiler)
+                    fitted, result = self.workload.call(prepared)
+                finally:
+                    for profiler in reversed(started):
+                        record.update(profiler.stop())
+                pool_after = loky_executor_state()
+                record["cold"] = pool_after is not None and pool_after != pool_before
+                self._pool_after[index] = pool_after
+                if phase == "timed" and index not in self.outputs:
+                    self.outputs[index] = self.workload.output(fitted, result)
+            except Exception as exc:  # a failing candidate must not end the run
+                record["error"] = f"{type(exc).__name__}: {exc}"
+                self.failed[index] = record["error"]
+                self.exceptions.setdefault(index, exc)
+                logger.info("candidate %s failed: %s", config, record["error"])
+        record["warnings"] = sorted({w.category.__name__ for w in caught})
+        if "FitFailedWarning" in record["warnings"] and not record["error"]:
+            # error_score=nan hides failed fits behind a fast run (checklist 13).
+            record["error"] = "FitFailedWarning: some fits failed and were scored NaN"
+            self.failed[index] = record["error"]
+        self.records.append(record)
+        return record
+
+    # -- what the search asks for ------------------------------------------
+    def needs_warmup(self, index):
+        """Whether the next timed repeat of ``index`` would start cold."""
+        if index not in self._pool_after:
+            return True
+        config = self.candidates[index]
+        return self.uses_pool(config) and loky_executor_state() != self._pool_after[index]
+
+    def warm_up(self, index):
+        """Run an untimed warm-up of candidate ``index``; return its record."""
+        return self._trial(index, "warmup")
+
+    def visit(self, index, round_):
+        """Warm up if needed, then run one timed repeat of candidate ``index``.
+
+        Returns the timed record, or None if the candidate failed.
+        """
+        if index in self.failed:
+            return None
+        if self.needs_warmup(index):
+            if self.warm_up(index)["error"]:
+                return None
+        for _ in range(_MAX_COLD_RETRIES + 1):
+            record = self._trial(index, "timed", round_)
+            if record["error"] or not record["cold"]:
+                break
+            record["phase"] = "warmup"  # the pool restarted inside the timing
+        return None if record["error"] or record["phase"] != "timed" else record

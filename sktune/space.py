@@ -1,0 +1,457 @@
+"""Configurations and the space of candidate configurations.
+
+A :class:`Config` is a value: which ``n_jobs``, joblib backend and native
+thread counts to run under, each ``None`` for "leave as written". A
+:class:`ConfigSpace` describes which values to try; resolved against an
+estimator's parallel layers and this machine's cores it yields the
+candidates, without duplicates that are known to behave identically
+(checklist item 22), and with the candidates it refuses to run and why.
+"""
+
+import itertools
+from dataclasses import asdict, dataclass, fields
+from numbers import Integral
+
+from sklearn.base import clone
+
+from ._apply import apply_config
+from ._compat import Interval
+from ._introspect import inspect_layers
+from ._validation import invalid_choice, validate_params
+from .exceptions import InvalidConfigError, InvalidParameterError
+
+#: Backends sktune knows how to apply; joblib's registered names are accepted too.
+KNOWN_BACKENDS = ("loky", "threading", "multiprocessing", "sequential", "dask", "ray")
+_PROCESS_BACKENDS = ("loky", "multiprocessing", "dask", "ray")
+
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left"), None]
+
+
+def _available_backends():
+    from joblib.parallel import BACKENDS
+
+    return set(KNOWN_BACKENDS) | set(BACKENDS)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way to run a workload: joblib and native thread settings.
+
+    Every field defaults to None, meaning "leave as written"; the all-None
+    config is the *as-written* baseline.
+
+    Parameters
+    ----------
+    n_jobs : int, default=None
+        Workers for joblib-parallel estimators. Set on every ``n_jobs``
+        parameter that has an effect (see :meth:`configure`) and, when
+        ``backend`` is given, on joblib's ``parallel_config``.
+    backend : {"loky", "threading", "multiprocessing", "sequential", "dask", \
+"ray"} or str, default=None
+        joblib backend forced through ``parallel_config``. None keeps each
+        call site's own hint (threads for forests, processes for searches).
+    blas_threads : int, default=None
+        Threads of every BLAS library (``threadpool_limits(user_api="blas")``).
+    openmp_threads : int, default=None
+        Threads of OpenMP runtimes in the calling thread, and inside each
+        worker thread of the threading backend.
+    inner_max_num_threads : int, default=None
+        Thread cap inside loky worker processes. Only valid with
+        ``backend="loky"``.
+
+    Examples
+    --------
+    >>> from sktune import Config
+    >>> cfg = Config(n_jobs=2, backend="loky", inner_max_num_threads=1)
+    >>> cfg
+    Config(n_jobs=2, backend='loky', inner_max_num_threads=1)
+    >>> Config.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    n_jobs: int = None
+    backend: str = None
+    blas_threads: int = None
+    openmp_threads: int = None
+    inner_max_num_threads: int = None
+
+    def __post_init__(self):
+        validate_params(
+            {"n_jobs": _POSITIVE_INT, "backend": [str, None],
+             "blas_threads": _POSITIVE_INT, "openmp_threads": _POSITIVE_INT,
+             "inner_max_num_threads": _POSITIVE_INT},
+            self.to_dict(), "Config")
+        if self.backend is not None and self.backend not in _available_backends():
+            raise InvalidConfigError(
+                invalid_choice("backend", self.backend, _available_backends()))
+        # Checked here, not by joblib's assert, which vanishes under
+        # ``python -O`` (checklist item 5).
+        if self.inner_max_num_threads is not None and self.backend != "loky":
+            raise InvalidConfigError(
+                "inner_max_num_threads only applies to the 'loky' backend "
+                f"(the only one that limits threads in its workers); got "
+                f"backend={self.backend!r}.")
+
+    # -- value behaviour -------------------------------------------------
+    def to_dict(self):
+        """Return the fields as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build a Config from :meth:`to_dict` output (unknown keys are errors)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise InvalidConfigError(
+                f"Unknown Config fields {sorted(unknown)}; expected a subset of "
+                f"{sorted(names)}.")
+        return cls(**data)
+
+    def __repr__(self):
+        set_fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()
+                               if v is not None)
+        return f"Config({set_fields})"
+
+    def __str__(self):
+        if self.is_as_written:
+            return "as written"
+        return ", ".join(f"{k}={v}" for k, v in self.to_dict().items() if v is not None)
+
+    @property
+    def is_as_written(self):
+        """True for the all-None configuration (the baseline)."""
+        return all(v is None for v in self.to_dict().values())
+
+    @property
+    def n_set(self):
+        """How many fields are set: fewer is simpler."""
+        return sum(v is not None for v in self.to_dict().values())
+
+    def cores(self, usable_cores):
+        """Estimate how many cores this configuration keeps busy.
+
+        Used to prefer the leaner of two configurations that are equally
+        fast. Unset thread counts count as all usable cores (what BLAS and
+        OpenMP runtimes default to); loky workers get their share.
+        """
+        workers = self.n_jobs or 1
+        if self.backend in _PROCESS_BACKENDS and workers > 1:
+            per_worker = self.inner_max_num_threads or max(1, usable_cores // workers)
+        else:
+            per_worker = max(self.blas_threads or usable_cores,
+                             self.openmp_threads or usable_cores)
+        return min(usable_cores, workers * per_worker)
+
+    def threads(self, usable_cores):
+        """Threads explicitly asked for: workers times the per-worker thread cap.
+
+        Above ``usable_cores`` the configuration oversubscribes the machine.
+        Unset thread counts count as one thread per worker.
+        """
+        workers = self.n_jobs or 1
+        per_worker = max(self.blas_threads or 1, self.openmp_threads or 1,
+                         self.inner_max_num_threads or 1)
+        return workers * per_worker
+
+    def describe(self):
+        """One phrase a person understands, e.g. ``n_jobs=2 on loky, 1 BLAS thread``."""
+        if self.is_as_written:
+            return "the pipeline as written"
+        parts = []
+        if self.n_jobs is not None:
+            where = f" on {self.backend}" if self.backend else ""
+            parts.append(f"n_jobs={self.n_jobs}{where}")
+        elif self.backend is not None:
+            parts.append(f"the {self.backend} backend")
+        for value, what in ((self.blas_threads, "BLAS"), (self.openmp_threads, "OpenMP")):
+            if value is not None:
+                parts.append(f"{value} {what} thread{'s' if value > 1 else ''}")
+        if self.inner_max_num_threads is not None:
+            parts.append(f"{self.inner_max_num_threads} thread(s) per worker process")
+        return ", ".join(parts)
+
+    # -- using it -----------------------------------------------------------
+    def apply(self):
+        """Run code under this configuration; restore everything on exit.
+
+        Returns a context manager that is also a decorator. It sets joblib's
+        ``parallel_config`` (backend, n_jobs and ``inner_max_num_threads``,
+        only when ``backend`` is set), threadpoolctl limits for BLAS and
+        OpenMP in the calling thread, OpenMP caps inside threading-backend
+        workers, and Numba's thread count when Numba is in use.
+
+        ``n_jobs`` without ``backend`` is applied only through estimator
+        parameters (:meth:`configure`): joblib would otherwise silently run
+        ``prefer="threads"`` sites, such as forests, on one worker.
+
+        Examples
+        --------
+        >>> import joblib
+        >>> from sktune import Config
+        >>> with Config(n_jobs=2, backend="threading").apply():
+        ...     joblib.Parallel()(joblib.delayed(abs)(i) for i in (-1, -2))
+        [1, 2]
+        """
+        return apply_config(self)
+
+    def configure(self, estimator):
+        """Return an unfitted clone of ``estimator`` with ``n_jobs`` set.
+
+        Only parameters where ``n_jobs`` can have an effect are set (never
+        ``LogisticRegression.n_jobs``, deprecated and inert since
+        scikit-learn 1.8). ``estimator`` itself is not modified.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            Any scikit-learn compatible estimator, possibly nested.
+
+        Returns
+        -------
+        estimator : estimator instance
+            A new, unfitted estimator.
+        """
+        configured = clone(estimator)
+        if self.n_jobs is not None:
+            keys = inspect_layers(configured, task=None).n_jobs_params
+            if keys:
+                configured.set_params(**dict.fromkeys(keys, self.n_jobs))
+        return configured
+
+
+def _grid(n):
+    """1, 2, 4, ... up to n, and n itself."""
+    values = {n}
+    value = 1
+    while value < n:
+        values.add(value)
+        value *= 2
+    return sorted(values)
+
+
+@dataclass(frozen=True)
+class ResolvedSpace:
+    """The candidates of a space for one workload on one machine.
+
+    Attributes
+    ----------
+    candidates : tuple of Config
+        Distinct candidates, the as-written baseline first.
+    excluded : tuple of (Config, str)
+        Candidates that will not run, each with the reason.
+    """
+
+    candidates: tuple
+    excluded: tuple = ()
+
+
+_AUTO = "auto"
+_DIMENSIONS = ("n_jobs", "backend", "blas_threads", "openmp_threads",
+               "inner_max_num_threads")
+
+
+class ConfigSpace:
+    """The values of each configuration dimension to try.
+
+    Each argument is ``"auto"`` (sktune picks the values that can matter
+    for this estimator on this machine) or a list of values (``None`` in
+    the list means "leave as written"). Arguments not given are not varied.
+    ``ConfigSpace.auto()`` is the space :func:`sktune.profile` uses by
+    default. The as-written configuration is always a candidate.
+
+    Parameters
+    ----------
+    n_jobs : "auto" or list of int or None, default=None
+    backend : "auto" or list of str or None, default=None
+    blas_threads : "auto" or list of int or None, default=None
+    openmp_threads : "auto" or list of int or None, default=None
+    inner_max_num_threads : "auto" or list of int or None, default=None
+
+    Examples
+    --------
+    >>> from sktune import ConfigSpace
+    >>> space = ConfigSpace(n_jobs=[1, 2], backend=["loky"])
+    >>> [str(c) for c in space.resolve(usable_cores=2).candidates]
+    ['as written', 'n_jobs=2, backend=loky']
+
+    ``n_jobs=1`` is dropped: without layers or an as-written ``n_jobs`` it
+    behaves exactly as the as-written baseline.
+    """
+
+    def __init__(self, n_jobs=None, backend=None, blas_threads=None,
+                 openmp_threads=None, inner_max_num_threads=None):
+        values = dict(n_jobs=n_jobs, backend=backend, blas_threads=blas_threads,
+                      openmp_threads=openmp_threads,
+                      inner_max_num_threads=inner_max_num_threads)
+        self.dimensions = {name: self._check(name, value) for name, value in values.items()}
+
+    @classmethod
+    def auto(cls):
+        """A space where every dimension is ``"auto"``."""
+        return cls(**dict.fromkeys(_DIMENSIONS, _AUTO))
+
+    @staticmethod
+    def _check(name, value):
+        if value is None:
+            return [None]
+        if value == _AUTO:
+            return _AUTO
+        expected = ("a str among the joblib backends" if name == "backend"
+                    else "an int in the range [1, inf)")
+        message = (f"The {name!r} parameter of ConfigSpace must be 'auto' or a "
+                   f"non-empty list whose items are {expected} or None. "
+                   f"Got {value!r} instead.")
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise InvalidParameterError(message)
+        items = list(value)
+        if not items:
+            raise InvalidParameterError(message)
+        for item in items:
+            if name == "backend":
+                if item is not None and not isinstance(item, str):
+                    raise InvalidParameterError(message)
+                if item is not None and item not in _available_backends():
+                    raise InvalidConfigError(
+                        invalid_choice("backend", item, _available_backends()))
+            elif item is not None and (isinstance(item, bool)
+                                       or not isinstance(item, Integral) or item < 1):
+                raise InvalidParameterError(message)
+        return list(dict.fromkeys(items))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.dimensions.items() if v != [None])
+        return f"ConfigSpace({args})"
+
+    # -- resolution -------------------------------------------------------
+    def _auto_values(self, name, layers, usable, physical):
+        uses_joblib = layers.joblib
+        if name == "n_jobs":
+            return _grid(usable) if uses_joblib else [None]
+        if name == "backend":
+            return ([None, "loky", "threading", "multiprocessing"]
+                    if uses_joblib else [None])
+        if name == "blas_threads":
+            return _grid(usable) if layers.blas else [None]
+        if name == "openmp_threads":
+            # Above the physical core count scikit-learn's OpenMP ignores
+            # the limit (PITFALLS.md section 1.3), unless the code is unknown.
+            return _grid(usable if layers.unknown else physical) if layers.openmp else [None]
+        return [None, *_grid(usable)] if (layers.blas or layers.openmp) else [None]
+
+    def resolve(self, layers=None, *, usable_cores, physical_cores=None,
+                defaults=None, as_written_n_jobs=()):
+        """Enumerate distinct candidates for one workload on one machine.
+
+        Parameters
+        ----------
+        layers : Layers, default=None
+            From :func:`sktune._introspect.inspect_layers`; None means an
+            estimator that uses every layer.
+        usable_cores : int
+            Cores this process can use (affinity and cgroup quota).
+        physical_cores : int, default=None
+            Physical cores; defaults to ``usable_cores``.
+        defaults : dict, default=None
+            Thread counts that apply when nothing is set, keys
+            ``"blas_threads"`` and ``"openmp_threads"``: a candidate equal to
+            them is the as-written baseline again and is dropped.
+        as_written_n_jobs : iterable of int or None
+            The ``n_jobs`` values the estimator has as written.
+
+        Returns
+        -------
+        resolved : ResolvedSpace
+        """
+        from ._introspect import Layers
+
+        if layers is None:
+            layers = Layers(n_jobs_params=("n_jobs",), joblib_hints=frozenset({"processes"}),
+                            openmp=True, blas=True, unknown=("?",))
+        physical = physical_cores or usable_cores
+        defaults = defaults or {}
+        values = {}
+        for name, given in self.dimensions.items():
+            auto = given == _AUTO
+            values[name] = (self._auto_values(name, layers, usable_cores, physical)
+                            if auto else given)
+        written_sequential = all(v in (None, 1) for v in as_written_n_jobs)
+        seen, candidates, excluded = set(), [Config()], []
+        seen.add(Config())
+        for combo in itertools.product(*(values[d] for d in _DIMENSIONS)):
+            fields_ = dict(zip(_DIMENSIONS, combo))
+            fields_ = _normalise(fields_, layers, usable_cores, defaults,
+                                 written_sequential, auto=self.dimensions)
+            if fields_ is None:
+                continue
+            config = Config(**fields_)
+            if config in seen:
+                continue
+            seen.add(config)
+            reason = _exclusion_reason(config, layers)
+            if reason:
+                excluded.append((config, reason))
+            else:
+                candidates.append(config)
+        return ResolvedSpace(tuple(candidates), tuple(excluded))
+
+
+def _normalise(f, layers, usable, defaults, written_sequential, auto):
+    """Map a raw combination to its canonical Config fields, or None to drop it."""
+    n, backend = f["n_jobs"], f["backend"]
+    if n is None or n == 1:
+        # One worker: every backend falls back to sequential (PITFALLS 8.5).
+        f["backend"] = backend = None
+        f["inner_max_num_threads"] = None
+        if n == 1 and written_sequential:
+            f["n_jobs"] = n = None
+    if backend != "loky":
+        f["inner_max_num_threads"] = None
+    if n is not None and n > 1:
+        hints = layers.joblib_hints
+        # Without a forced backend each site follows its hint; when all hints
+        # agree that is the same as forcing it, so keep the explicit twin.
+        if backend is None and auto["backend"] == _AUTO and (
+                hints == {"processes"} or (hints == {"threads"} and not layers.openmp)):
+            return None
+        if backend in _PROCESS_BACKENDS:
+            # Parent-side limits do not reach worker processes (PITFALLS 3.4);
+            # loky's workers are governed by inner_max_num_threads instead.
+            if auto["blas_threads"] == _AUTO:
+                f["blas_threads"] = None
+            if auto["openmp_threads"] == _AUTO:
+                f["openmp_threads"] = None
+            inner = f["inner_max_num_threads"]
+            if inner is not None and inner == max(1, usable // n):
+                f["inner_max_num_threads"] = None  # joblib's own default
+            elif inner is not None and auto["inner_max_num_threads"] == _AUTO and n * inner > usable:
+                return None
+        else:
+            f["inner_max_num_threads"] = None
+            for name in ("blas_threads", "openmp_threads"):
+                value = f[name]
+                if value is not None and auto[name] == _AUTO and n * value > usable:
+                    return None  # auto never proposes oversubscription
+    for name in ("blas_threads", "openmp_threads"):
+        if f[name] is not None and f[name] == defaults.get(name):
+            f[name] = None
+    return f
+
+
+def _exclusion_reason(config, layers):
+    """Why a candidate must not run in this process, or None."""
+    if config.backend == "multiprocessing" and (layers.openmp or layers.unknown):
+        return ("the multiprocessing backend forks after OpenMP threads exist in "
+                "this process, and the GNU OpenMP runtime can deadlock the child; "
+                "not run until trials are isolated in worker processes")
+    if config.backend == "ray":
+        return ("the ray backend patches joblib for the whole process; "
+                "not run in the user's process")
+    if config.backend == "dask":
+        try:
+            from distributed import get_client
+
+            get_client()
+        except (ImportError, ValueError):
+            return "the dask backend needs a running dask.distributed Client"
+    return None

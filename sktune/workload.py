@@ -1,0 +1,204 @@
+"""What is being timed: an estimator, its data and the task.
+
+A :class:`Workload` validates everything before any timing (checklist
+"fail fast"), describes the data it was given (type, shape, dtype, layout,
+sparsity; checklist item 28) without converting it, runs the task on a
+fresh clone, and compares outputs between configurations with tolerances
+for floating-point reduction order (checklist item 19).
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+
+from ._compat import num_samples
+from .exceptions import InvalidParameterError
+
+#: Tasks sktune can time. predict/transform/score/predict_proba are timed on
+#: an estimator fitted once, untimed, under the same configuration.
+TASKS = ("fit", "predict", "predict_proba", "transform", "score", "fit_predict",
+         "fit_transform")
+_NEEDS_FITTED = ("predict", "predict_proba", "transform", "score")
+
+#: Output tolerances. PITFALLS.md section 8.1 measured differences of at most
+#: 5.3e-15 (KMeans), 3.4e-13 (Ridge) and 4.4e-16 (lbfgs) between thread
+#: counts, and 0.28 for a float32 model: rtol=1e-6 sits far from both.
+FLOAT_RTOL = 1e-6
+FLOAT_ATOL = 1e-9
+#: Labels may flip where a 1e-15 change moves an argmin; 1% of samples may.
+LABEL_AGREEMENT = 0.99
+#: Rows used to compare outputs of fitted estimators (bounded cost).
+_MAX_OUTPUT_ROWS = 2000
+
+
+def data_signature(X, y=None):
+    """Describe the data without converting it.
+
+    Returns
+    -------
+    signature : dict
+        ``type``, ``n_samples``, ``n_features``, ``dtype``, ``order``
+        (``"C"``, ``"F"`` or None), ``nnz`` (sparse only), ``nbytes`` and
+        ``y_shape``: JSON-serialisable.
+    """
+    import scipy.sparse as sp
+
+    shape = getattr(X, "shape", None)
+    sig = {
+        "type": f"{type(X).__module__.split('.')[0]}.{type(X).__name__}",
+        "n_samples": num_samples(X),
+        "n_features": int(shape[1]) if shape is not None and len(shape) > 1 else None,
+        "dtype": None, "order": None, "nnz": None, "nbytes": None,
+        "y_shape": list(np.shape(y)) if y is not None else None,
+    }
+    if sp.issparse(X):
+        sig.update(dtype=str(X.dtype), nnz=int(X.nnz),
+                   nbytes=int(X.data.nbytes + getattr(X, "indices", X.data).nbytes))
+    elif hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame
+        dtypes = sorted({str(d) for d in X.dtypes})
+        sig.update(dtype=",".join(dtypes), nbytes=int(X.memory_usage(deep=False).sum()))
+    elif isinstance(X, np.ndarray):
+        order = "C" if X.flags.c_contiguous else "F" if X.flags.f_contiguous else None
+        sig.update(dtype=str(X.dtype), order=order, nbytes=int(X.nbytes))
+    return sig
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An estimator, its data and the method to time.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Never modified: every run works on a clone.
+    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+        Kept exactly as given (type, dtype and memory order decide code paths).
+    y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+    task : {"fit", "predict", "predict_proba", "transform", "score", \
+"fit_predict", "fit_transform"}, default="fit"
+    """
+
+    estimator: object
+    X: object
+    y: object = None
+    task: str = "fit"
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise InvalidParameterError for anything that would fail later."""
+        est = self.estimator
+        if isinstance(est, type) or not (hasattr(est, "fit") and hasattr(est, "get_params")):
+            raise InvalidParameterError(
+                "The 'estimator' parameter of profile must be an estimator instance "
+                "implementing 'fit' and 'get_params'. Got "
+                f"{est!r} instead.")
+        if self.task not in TASKS:
+            raise InvalidParameterError(
+                f"The 'task' parameter of profile must be a str among "
+                f"{sorted(TASKS)}. Got {self.task!r} instead.")
+        if not hasattr(est, self.task):
+            raise InvalidParameterError(
+                f"task={self.task!r} is not available: {type(est).__name__} has no "
+                f"method {self.task!r}.")
+        if self.X is None or isinstance(self.X, (str, bytes)):
+            raise InvalidParameterError(
+                "The 'X' parameter of profile must be an array-like or sparse matrix. "
+                f"Got {self.X!r} instead.")
+        try:
+            n = num_samples(self.X)
+        except TypeError as exc:
+            raise InvalidParameterError(
+                "The 'X' parameter of profile must be an array-like or sparse matrix "
+                f"with a number of samples. Got {type(self.X).__name__}: {exc}") from None
+        if n == 0:
+            raise InvalidParameterError(
+                "X is empty (0 samples): profile needs data to time the task on.")
+        if self.y is not None:
+            n_y = num_samples(self.y)
+            if n_y != n:
+                raise InvalidParameterError(
+                    "X and y must have the same number of samples. Got X with "
+                    f"{n} samples and y with {n_y}.")
+
+    @property
+    def signature(self):
+        """:func:`data_signature` of X and y, plus the task."""
+        return {"task": self.task, **data_signature(self.X, self.y)}
+
+    def prepare(self, estimator):
+        """Return what the timed call runs on; fits first when the task needs it.
+
+        Runs under the configuration being measured, outside the timing.
+        """
+        estimator = clone(estimator)
+        if self.task in _NEEDS_FITTED:
+            estimator.fit(self.X, self.y)
+        return estimator
+
+    def call(self, prepared):
+        """The timed call. Returns ``(fitted_estimator, output_or_None)``."""
+        X, y, task = self.X, self.y, self.task
+        if task == "fit":
+            return prepared.fit(X, y), None
+        if task == "score":
+            return prepared, (prepared.score(X, y) if y is not None else prepared.score(X))
+        if task in ("fit_predict", "fit_transform"):
+            return prepared, getattr(prepared, task)(X, y)
+        return prepared, getattr(prepared, task)(X)
+
+    def output(self, fitted, result):
+        """The output compared between configurations.
+
+        The task's own result where it has one; after ``fit``, the richest
+        prediction of the fitted estimator on the first rows of X.
+        """
+        if result is not None:
+            return _to_array(result)
+        X = self.X[:_MAX_OUTPUT_ROWS] if num_samples(self.X) > _MAX_OUTPUT_ROWS else self.X
+        for method in ("predict_proba", "decision_function", "predict", "transform"):
+            if hasattr(fitted, method):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        return _to_array(getattr(fitted, method)(X))
+                    except (AttributeError, NotImplementedError):
+                        continue
+        return None
+
+
+def _to_array(value):
+    import scipy.sparse as sp
+
+    if sp.issparse(value):
+        value = value.toarray()
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value)
+
+
+def compare_outputs(reference, candidate):
+    """Whether a candidate's output equals the baseline's within tolerance.
+
+    Returns
+    -------
+    equivalent : bool
+    detail : str
+        What was compared and how far apart, for the report.
+    """
+    if reference is None or candidate is None:
+        return True, "no output to compare"
+    if reference.shape != candidate.shape:
+        return False, f"output shape {candidate.shape} differs from {reference.shape}"
+    if reference.dtype.kind in "fc" and candidate.dtype.kind in "fc":
+        scale = max(1.0, float(np.nanmax(np.abs(reference)))) if reference.size else 1.0
+        diff = np.abs(reference - candidate)
+        max_diff = float(np.nanmax(diff)) if diff.size else 0.0
+        ok = bool(np.allclose(candidate, reference, rtol=FLOAT_RTOL,
+                              atol=FLOAT_ATOL * scale, equal_nan=True))
+        return ok, f"max abs difference {max_diff:.3g}"
+    agreement = float(np.mean(reference == candidate)) if reference.size else 1.0
+    return agreement >= LABEL_AGREEMENT, f"{agreement:.2%} of labels agree"
