@@ -84,7 +84,7 @@ class apply_config(contextlib.ContextDecorator):
 
     def __init__(self, config):
         self.config = config
-        self._stack = None
+        self._stacks = []  # one per active ``with``: the same object may nest
 
     def _recreate_cm(self):
         # A fresh object per decorated call, so the decorator is re-entrant.
@@ -119,10 +119,9 @@ class apply_config(contextlib.ContextDecorator):
         except BaseException:
             stack.close()
             raise
-        self._stack = stack
+        self._stacks.append(stack)
         return self.config
 
     def __exit__(self, *exc_info):
-        stack, self._stack = self._stack, None
-        stack.close()
+        self._stacks.pop().close()
         return False

@@ -29,6 +29,7 @@ _JOBLIB_PROCESSES = {
     "VotingClassifier", "VotingRegressor", "StackingClassifier",
     "StackingRegressor", "OneVsRestClassifier", "OneVsOneClassifier",
     "OutputCodeClassifier", "MultiOutputClassifier", "MultiOutputRegressor",
+    "LinearRegression",
     "RFECV", "SequentialFeatureSelector", "BaggingClassifier",
     "BaggingRegressor", "CalibratedClassifierCV", "LatentDirichletAllocation",
     "MDS", "TheilSenRegressor", "LarsCV", "LassoLarsCV", "MeanShift",
@@ -189,7 +190,9 @@ def _classify(path, est, X, y, task, layers):
                 "several targets; left untouched.")
             return
     if cls in _NEIGHBORS:
-        if task == "fit" and cls not in ("LocalOutlierFactor",):
+        # These compute neighbours during fit (fit_transform / fit_predict).
+        if task == "fit" and cls not in ("LocalOutlierFactor", "KNeighborsTransformer",
+                                         "RadiusNeighborsTransformer"):
             layers["notes"].append(f"{where}: n_jobs does not affect fit.")
             return
         algorithm = params.get("algorithm", "auto")

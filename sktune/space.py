@@ -76,6 +76,13 @@ class Config:
     inner_max_num_threads: int = None
 
     def __post_init__(self):
+        for name, value in self.to_dict().items():
+            if isinstance(value, bool):  # sklearn's Interval accepts bools
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of Config must be "
+                    + ("a str or None" if name == "backend"
+                       else "an int in the range [1, inf) or None")
+                    + f". Got {value!r} instead.")
         validate_params(
             {"n_jobs": _POSITIVE_INT, "backend": [str, None],
              "blas_threads": _POSITIVE_INT, "openmp_threads": _POSITIVE_INT,

@@ -251,14 +251,14 @@ def test_engine_info_no_extensions_env_in_subprocess():
 @pytest.mark.parametrize("engine", ["auto", *ENGINES])
 def test_standard_scale_never_compiles(engine, monkeypatch):
     # Check that calling a kernel invokes no compiler (no cython.inline, pyximport).
-    import Cython.Build.Inline
-    import pyximport
-    from setuptools._distutils.ccompiler import CCompiler
+    Inline = pytest.importorskip("Cython.Build.Inline")
+    pyximport = pytest.importorskip("pyximport")
+    CCompiler = pytest.importorskip("setuptools._distutils.ccompiler").CCompiler
 
     def _forbidden(*args, **kwargs):
         raise AssertionError("sktune invoked a compiler at call time")
 
-    monkeypatch.setattr(Cython.Build.Inline, "cython_inline", _forbidden)
+    monkeypatch.setattr(Inline, "cython_inline", _forbidden)
     monkeypatch.setattr(pyximport, "install", _forbidden)
     monkeypatch.setattr(CCompiler, "compile", _forbidden)
     X, mean, scale = _make_data(np.float64)

@@ -1,0 +1,276 @@
+import os
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sktune
+from sktune import Config, ConfigSpace, InvalidParameterError, WorkloadError
+from sktune import _profile, _state
+from sktune.profilers import CPUTimeProfiler, WallClockProfiler
+
+from _helpers import CallCounter, CostlyEstimator, FakeClock
+
+SPACE = ConfigSpace(n_jobs=[1, 2], backend=["loky", "threading"])
+
+
+@pytest.fixture
+def data():
+    return make_classification(n_samples=200, n_features=5, random_state=0)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_profile, "_now", clock)
+    return clock
+
+
+def _fake_profilers(clock):
+    return [CPUTimeProfiler(cpu_clock=clock), WallClockProfiler(clock=clock)]
+
+
+def test_profile_fake_clock_recommends_two_jobs(data, fake_clock):
+    # Check, with an injected clock, that a config twice as fast is found,
+    # with an exact speedup of 2 and warm-ups excluded from the statistics.
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
+    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    assert result.best.n_jobs == 2
+    assert (result.speedup.value, result.speedup.low, result.speedup.high) == (2.0, 2.0, 2.0)
+    trials = result.trials
+    first = trials.groupby("config_index").head(1)
+    assert (first["phase"] == "warmup").all()  # checklist 14: first run is a warm-up
+    assert result.search["stop_reason"] == "the ranking is settled"
+
+
+def test_profile_fake_clock_nothing_helps(data, fake_clock):
+    # Check that a 1% gain is reported as no gain and the as-written config kept.
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.99})
+    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    assert result.best == Config()
+    assert result.recommendation.verdict == "no gain"
+    assert "keep it as written" in str(result)
+
+
+def test_profile_failing_candidate_is_recorded_not_recommended(data, fake_clock):
+    # Check that candidates that raise are recorded with their error, never
+    # recommended, and that profiling continues with the others.
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5}, fail_with=2)
+    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    summary = result.summary()
+    failed = summary[summary.status == "failed"]
+    assert len(failed) == 2 and failed.detail.str.contains("boom at n_jobs=2").all()
+    assert result.best == Config()
+    assert "failed" in str(result)
+
+
+def test_profile_does_not_touch_the_estimator(data, fake_clock):
+    # Check that the user's estimator keeps its parameters (random_state=None
+    # is seeded on sktune's copy only; checklist 20).
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
+    before = est.get_params()
+    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    assert est.get_params() == before and est.random_state is None
+    assert not hasattr(est, "classes_")
+    assert any("random_state=None" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("exc", [ValueError("late failure"), KeyboardInterrupt()],
+                         ids=["raise", "ctrl-c"])
+def test_profile_restores_state_on_every_exit(data, fake_clock, exc):
+    # Check that thread limits, joblib and sklearn config and the environment
+    # are identical after a run interrupted inside a trial under BLAS/OpenMP
+    # limits (checklist 4).
+    X, y = data
+    counter = CallCounter(at=6, exc=exc)
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0}, raise_on_call=counter)
+    space = ConfigSpace(n_jobs=[2], backend=["threading"], blas_threads=[1],
+                        openmp_threads=[1])
+    before = _state.snapshot()
+    params = est.get_params()
+    if isinstance(exc, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            sktune.profile(est, X, y, space=space, profilers=_fake_profilers(fake_clock))
+    else:  # a candidate that raises is recorded and profiling goes on
+        result = sktune.profile(est, X, y, space=space,
+                                profilers=_fake_profilers(fake_clock))
+        assert "late failure" in " ".join(result.summary().detail.dropna())
+    assert _state.snapshot() == before
+    assert est.get_params() == params
+
+
+def test_profile_restores_state_real_run(data):
+    # Check the same on a real run of a real forest with real backends.
+    X, y = data
+    before = _state.snapshot()
+    os_env = dict(os.environ)
+    sktune.profile(RandomForestClassifier(n_estimators=5, random_state=0), X, y,
+                   space=ConfigSpace(n_jobs=[2], backend=["loky", "threading"],
+                                     blas_threads=[1]), budget="quick")
+    assert _state.snapshot() == before
+    assert dict(os.environ) == os_env
+
+
+class _NoRunner:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("a trial ran before validation finished")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"estimator": "abc"}, "'estimator' parameter of profile"),
+        ({"estimator": RandomForestClassifier}, "'estimator' parameter of profile"),
+        ({"y": np.zeros(10)}, "same number of samples"),
+        ({"X": np.empty((0, 5)), "y": np.empty(0)}, "X is empty"),
+        ({"X": None}, "'X' parameter of profile"),
+        ({"task": "explode"}, "'task' parameter of profile"),
+        ({"estimator": PCA(), "task": "predict"}, "PCA has no method 'predict'"),
+        ({"space": {"n_jobs": [2]}}, "'space' parameter of profile"),
+        ({"budget": "forever"}, "Invalid budget: 'forever'"),
+        ({"budget": -3}, "'budget' parameter of profile"),
+        ({"profilers": ["wal"]}, "Invalid profiler: 'wal'"),
+        ({"profilers": ["cpu"]}, "must include the 'wall' profiler"),
+        ({"min_effect": 2.0}, "'min_effect' parameter of profile"),
+    ],
+    ids=lambda v: str(v)[:40] if isinstance(v, str) else None,
+)
+def test_profile_bad_input_fails_before_timing(data, monkeypatch, kwargs, match):
+    # Check that bad input is refused, naming the argument, before any trial.
+    monkeypatch.setattr(_profile, "Runner", _NoRunner)
+    X, y = data
+    args = {"estimator": LogisticRegression(), "X": X, "y": y, **kwargs}
+    with pytest.raises(InvalidParameterError, match=match) as info:
+        sktune.profile(args.pop("estimator"), args.pop("X"), args.pop("y"), **args)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, sktune.SktuneError)
+
+
+@pytest.mark.parametrize("space_kwargs", [{"n_jobs": [0]}, {"n_jobs": [-2]},
+                                          {"backend": ["lokyy"]}])
+def test_custom_space_bad_values(space_kwargs):
+    # Check that a custom space with a non-positive n_jobs or an unknown backend
+    # is refused when it is built, with the parameter named.
+    with pytest.raises(ValueError, match="n_jobs|backend"):
+        ConfigSpace(**space_kwargs)
+
+
+def test_profile_estimator_failing_on_data_chains_error():
+    # Check that an estimator that cannot fit the data raises WorkloadError
+    # with the estimator's own exception chained, before any timing.
+    X, y = make_classification(n_samples=50, random_state=0)
+    with pytest.raises(WorkloadError, match="failed on the data as written") as info:
+        sktune.profile(HistGradientBoostingClassifier(), sp.csr_matrix(X), y)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+# -- real estimators (issue 2, "what it must show") --------------------------
+
+def _no_future_warnings(result):
+    return all("FutureWarning" not in w for w in result.trials["warnings"])
+
+
+@pytest.mark.slow
+def test_profile_random_forest(data):
+    # Check a real forest: joblib dimensions measured, no failures, and a
+    # result that round-trips through JSON.
+    X, y = data
+    result = sktune.profile(RandomForestClassifier(n_estimators=10, random_state=0),
+                            X, y, budget="quick")
+    backends = {c.backend for c in result.candidates}
+    assert {"loky", "threading"} <= backends
+    assert (result.summary().status != "failed").all()
+    assert result.best in result.candidates
+
+
+@pytest.mark.slow
+def test_profile_grid_search_logistic_regression(data):
+    # Check a GridSearchCV over scaler + LogisticRegression: n_jobs only on the
+    # search, never on LogisticRegression, and no FutureWarning (checklist 3).
+    X, y = data
+    gs = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
+                      {"logisticregression__C": [0.1, 1.0]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        result = sktune.profile(gs, X, y, budget="quick")
+    assert _no_future_warnings(result)
+    assert result.workload["layers"]["n_jobs_params"] == ["n_jobs"]
+    assert any("deprecated" in n for n in result.notes)
+
+
+@pytest.mark.slow
+def test_profile_hist_gradient_boosting_multiprocessing_excluded(data):
+    # Check that HGBT varies OpenMP threads only, and that a requested
+    # multiprocessing candidate is left out with its reason, never run (item 10).
+    X, y = data
+    est = HistGradientBoostingClassifier(max_iter=10)
+    result = sktune.profile(est, X, y, budget="quick")
+    assert all(c.n_jobs is None and c.backend is None for c in result.candidates)
+    space = ConfigSpace(n_jobs=[2], backend=["multiprocessing"], openmp_threads=[1])
+    result = sktune.profile(clone(est), X, y, space=space, budget="quick")
+    assert [c.backend for c, _ in result.excluded] == ["multiprocessing"]
+    assert "OpenMP" in result.excluded[0][1]
+    assert "Not run" in str(result)
+
+
+@pytest.mark.slow
+def test_profile_no_parallelism_says_nothing_helps(data):
+    # Check that a pipeline with nothing to tune recommends the as-written config.
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = data
+    result = sktune.profile(make_pipeline(StandardScaler(), DecisionTreeClassifier()),
+                            X, y, budget="quick")
+    assert result.best == Config()
+    assert result.recommendation.verdict in ("nothing to vary", "no gain")
+    assert "as written" in str(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["predict", "score", "transform"])
+def test_profile_other_tasks(data, task):
+    # Check that predict/score/transform are timed on an estimator fitted once
+    # per configuration.
+    X, y = data
+    est = (make_pipeline(StandardScaler(), PCA(n_components=3)) if task == "transform"
+           else RandomForestClassifier(n_estimators=5, random_state=0))
+    result = sktune.profile(est, X, y, task=task, budget="quick",
+                            space=ConfigSpace(n_jobs=[2], backend=["threading"]))
+    assert result.workload["data"]["task"] == task
+    assert (result.summary().status == "ok").all()
+
+
+@pytest.mark.slow
+def test_profile_output_difference_excludes_candidate(data, monkeypatch):
+    # Check that a candidate whose output differs from the baseline's is
+    # reported and excluded (checklist 19), with a fake config-dependent output.
+    from sktune import workload as workload_mod
+
+    X, y = data
+    calls = {"n": 0}
+    original = workload_mod.Workload.output
+
+    def shifted(self, fitted, result):
+        out = original(self, fitted, result)
+        calls["n"] += 1
+        return out if calls["n"] == 1 else out + 0.3
+
+    monkeypatch.setattr(workload_mod.Workload, "output", shifted)
+    result = sktune.profile(RandomForestClassifier(n_estimators=5, random_state=0),
+                            X, y, budget="quick",
+                            space=ConfigSpace(n_jobs=[2], backend=["threading"]))
+    assert result.summary().set_index("config").loc[
+        "n_jobs=2, backend=threading", "status"] == "differs"
+    assert result.best == Config()

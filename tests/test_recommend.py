@@ -1,0 +1,189 @@
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+
+from sktune import Config
+from sktune.recommend import CandidateStats, candidate_stats, choose
+from sktune.search import AdaptiveSearch, SearchState, resolve_budget
+from sktune.exceptions import InvalidParameterError
+
+BASE = Config()
+THREADS = Config(n_jobs=2, backend="threading")
+LOKY = Config(n_jobs=2, backend="loky")
+LEAN = Config(blas_threads=1, openmp_threads=1)
+
+
+def _noisy(median, n=9, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple(median * (1 + noise * rng.standard_normal(n)))
+
+
+def _stats(*entries):
+    return [CandidateStats(index=i, config=c, wall=w, status=s)
+            for i, (c, w, s) in enumerate(entries)]
+
+
+def test_choose_fastest_beyond_noise_wins():
+    # Check that a candidate twice as fast as the baseline is recommended
+    # with a speedup interval around 2.
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.5, seed=1), "ok"),
+                   (LOKY, _noisy(0.7, seed=2), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == THREADS
+    assert rec.verdict == "faster"
+    assert rec.speedup.low <= 2.0 <= rec.speedup.high
+    assert "2.0" in rec.explanation and "faster than as written" in rec.explanation
+
+
+def test_choose_within_noise_keeps_as_written():
+    # Check that a 2% gain, below min_effect, is not recommended.
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.98, seed=1), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == BASE
+    assert rec.verdict == "no gain"
+    assert "keep it as written" in rec.explanation
+
+
+def test_choose_noisy_gain_keeps_as_written():
+    # Check that a large but noisy difference whose interval includes 1 is not
+    # recommended.
+    stats = _stats((BASE, _noisy(1.0, noise=0.5), "ok"),
+                   (THREADS, _noisy(0.8, noise=0.5, seed=1), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == BASE
+
+
+def test_choose_prefers_fewer_cores_when_equally_fast():
+    # Check that among candidates indistinguishable from the fastest, the one
+    # using fewer cores is recommended.
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.50, seed=1), "ok"),
+                   (LEAN, _noisy(0.505, seed=2), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == LEAN
+    assert THREADS in rec.alternatives
+
+
+@pytest.mark.parametrize("status", ["failed", "differs", "too few repeats"])
+def test_choose_never_recommends_ineligible(status):
+    # Check that the fastest candidate is skipped when it failed, changed the
+    # output or has too few repeats.
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.2, seed=1), status),
+                   (LOKY, _noisy(0.5, seed=2), "ok"))
+    assert choose(stats, usable_cores=2).best == LOKY
+
+
+def test_choose_independent_of_candidate_order():
+    # Check that the recommendation does not depend on the order of candidates.
+    entries = [(THREADS, _noisy(0.5, seed=1), "ok"), (LOKY, _noisy(0.52, seed=2), "ok"),
+               (LEAN, _noisy(0.9, seed=3), "ok")]
+    bests = set()
+    for perm in itertools.permutations(entries):
+        bests.add(choose(_stats((BASE, _noisy(1.0), "ok"), *perm), usable_cores=2).best)
+    assert len(bests) == 1
+
+
+def test_choose_only_baseline():
+    # Check the message when there was nothing to vary.
+    rec = choose(_stats((BASE, _noisy(1.0), "ok")), usable_cores=2)
+    assert rec.best == BASE and rec.verdict == "nothing to vary"
+    assert "Keep it as written" in rec.explanation
+
+
+def test_choose_flags_small_workloads():
+    # Check that a workload dominated by overhead gets a caveat (checklist 29).
+    stats = _stats((BASE, _noisy(0.01), "ok"), (THREADS, _noisy(0.02, seed=1), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == BASE
+    assert any("overhead dominates" in c for c in rec.caveats)
+
+
+def test_choose_explains_oversubscription():
+    # Check that a slower candidate asking for more threads than cores is named.
+    over = Config(n_jobs=2, backend="threading", blas_threads=2)
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.5, seed=1), "ok"),
+                   (over, _noisy(0.9, seed=2), "ok"))
+    rec = choose(stats, usable_cores=2)
+    assert "4 threads on 2 cores oversubscribe" in rec.explanation
+
+
+def test_candidate_stats_from_records():
+    # Check that warm-ups are excluded from statistics (checklist 14), errors
+    # and differing outputs set the status, and cold costs are kept (item 15).
+    records = [
+        {"config": 0, "phase": "warmup", "wall_s": 5.0, "cpu_s": 5.0, "error": None},
+        *({"config": 0, "phase": "timed", "wall_s": 1.0, "cpu_s": 1.0, "error": None}
+          for _ in range(3)),
+        {"config": 1, "phase": "warmup", "wall_s": 3.0, "cpu_s": 2.0, "error": None},
+        *({"config": 1, "phase": "timed", "wall_s": 0.5, "cpu_s": 1.0, "error": None}
+          for _ in range(3)),
+        {"config": 2, "phase": "warmup", "wall_s": None, "cpu_s": None,
+         "error": "RuntimeError: boom"},
+    ]
+    stats = candidate_stats([BASE, THREADS, LOKY], records,
+                            {1: (False, "max abs difference 0.3")})
+    assert stats[0].wall == (1.0, 1.0, 1.0) and stats[0].cold_s == 5.0
+    assert stats[1].status == "differs" and stats[1].busy_cores == 2.0
+    assert stats[2].status == "failed" and "boom" in stats[2].detail
+
+
+def _state(timings, rounds, elapsed=0.0, failed=()):
+    return SearchState(n_candidates=len(timings), timings=timings, failed=set(failed),
+                       elapsed=elapsed, rounds=rounds)
+
+
+def test_adaptive_search_runs_min_repeats_then_settles():
+    # Check that the strategy asks for every candidate until min_repeats, then
+    # stops once the ranking is clear.
+    strategy = AdaptiveSearch(min_repeats=3, max_repeats=10)
+    timings = {0: [], 1: [], 2: []}
+    assert strategy.next_round(_state(timings, 0)) == [0, 1, 2]
+    clear = {0: list(_noisy(1.0, 3)), 1: list(_noisy(0.5, 3, seed=1)),
+             2: list(_noisy(2.0, 3, seed=2))}
+    assert strategy.next_round(_state(clear, 3)) is None
+    assert strategy.stop_reason == "the ranking is settled"
+    assert 2 in strategy.dropped
+
+
+def test_adaptive_search_continues_while_uncertain():
+    # Check that overlapping noisy candidates get more rounds, never past the cap.
+    strategy = AdaptiveSearch(min_repeats=3, max_repeats=6)
+    noisy = {0: list(_noisy(1.0, 3, noise=0.3)), 1: list(_noisy(0.9, 3, 0.3, seed=1))}
+    assert strategy.next_round(_state(noisy, 3)) == [0, 1]
+    assert strategy.next_round(_state(noisy, 6)) is None
+    assert "6 repeats" in strategy.stop_reason
+
+
+def test_adaptive_search_respects_budget_and_failures():
+    # Check that a spent budget stops the search after the minimum rounds and
+    # that failed candidates are not asked for again.
+    strategy = AdaptiveSearch(min_repeats=5, max_repeats=10, seconds=10.0)
+    timings = {0: [1.0] * 3, 1: [1.0] * 3, 2: []}
+    assert strategy.next_round(_state(timings, 2, elapsed=50.0, failed={2})) == [0, 1]
+    assert strategy.next_round(_state(timings, 3, elapsed=50.0)) is None
+    assert "budget" in strategy.stop_reason
+
+
+def test_exhaustive_budget_never_stops_early():
+    # Check that the exhaustive budget runs every candidate max_repeats times.
+    settings = resolve_budget("exhaustive")
+    strategy = AdaptiveSearch(settings["min_repeats"], settings["max_repeats"],
+                              settings["seconds"], adaptive=False)
+    clear = {0: [1.0] * 5, 1: [0.5] * 5}
+    assert strategy.next_round(_state(clear, 5)) == [0, 1]
+    assert strategy.next_round(_state(clear, settings["max_repeats"])) is None
+
+
+@pytest.mark.parametrize("budget", ["fast", 0, -1.0, True, None])
+def test_resolve_budget_rejects_bad_values(budget):
+    # Check that a bad budget is refused with the accepted values named.
+    with pytest.raises(InvalidParameterError, match="budget"):
+        resolve_budget(budget)
+
+
+def test_resolve_budget_seconds():
+    # Check that a number of seconds becomes the time budget.
+    assert resolve_budget(12)["seconds"] == 12.0
+    assert math.isinf(resolve_budget("exhaustive")["seconds"])
