@@ -5,7 +5,7 @@ per kind of parallelism: joblib threads, OpenMP, BLAS, nested joblib, none,
 and a joblib-process grid search), in one process run, this script
 
 1. profiles the whole configuration space with ``budget="exhaustive"``
-   (every candidate, 15 interleaved repeats) and takes the candidate with the
+   (every candidate, 25 interleaved repeats) and takes the candidate with the
    lowest median among those with status "ok": the *exhaustive best*;
 2. profiles with sktune's default ``budget="measure"``: the *recommendation*;
 3. re-times the as-written configuration, the recommendation and the

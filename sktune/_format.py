@@ -1,6 +1,6 @@
-"""Plain-text rendering of a ProfileResult for terminals and notebooks.
+"""Plain-text rendering of results and machines for terminals and notebooks.
 
-The answer comes first, then the evidence (every candidate's median and
+For a result, the answer comes first, then the evidence (every candidate's median and
 interval), then what was left out and why. Reporters for HTML and Markdown
 build on the same summary table.
 """
@@ -71,5 +71,76 @@ def format_result(result):
     return "\n".join(lines)
 
 
+def _format_bytes(n_bytes):
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n_bytes >= size and n_bytes % size == 0:
+            return f"{n_bytes // size} {unit}"
+    return f"{n_bytes} B"
+
+
+def _wrap_items(items, width=64):
+    """Join ``items`` with commas into lines of about ``width``, never inside one."""
+    lines = [items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) > width:
+            lines[-1] += ","
+            lines.append(item)
+        else:
+            lines[-1] += ", " + item
+    return lines
+
+
+def _short_path(path):
+    if not path:
+        return "-"
+    parts = str(path).replace("\\", "/").split("/")
+    return path if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
+
+
 def _isnan(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_machine(machine):
+    """Return the multi-line text shown by ``sktune info``."""
+    quota = "none" if machine.cgroup_quota is None else f"{machine.cgroup_quota:g}"
+    affinity = "unknown" if machine.affinity_cores is None else machine.affinity_cores
+    caches = ", ".join(f"{k} {_format_bytes(v)}" for k, v in machine.caches.items())
+    gil = "GIL enabled" if machine.gil_enabled else "GIL disabled"
+    versions = [f"{k} {v}" for k, v in machine.versions.items()
+                if k != "python" and v is not None]
+    missing = [k for k, v in machine.versions.items() if v is None]
+    if missing:
+        versions.append(f"not installed: {' '.join(missing)}")
+    compiled = [f"{k}={v}" for k, v in machine.compiled.items()] or ["unknown"]
+    env = [f"{k}={v}" for k, v in machine.omp_env.items()] or ["none set"]
+    rows = [
+        ("CPU", machine.cpu_model),
+        ("cores", f"{machine.usable_cores} usable ({machine.logical_cores} logical, "
+                  f"{machine.physical_cores} physical; affinity {affinity}; "
+                  f"cgroup quota {quota})"),
+        ("caches", caches or "unknown"),
+        ("python", f"{machine.versions.get('python')} ({machine.python_implementation}, {gil})"),
+        ("platform", machine.platform),
+        ("versions", versions),
+        ("start method", machine.start_method),
+        ("numba layer", machine.numba_threading_layer or "- (numba not imported)"),
+        ("compiled", compiled),
+        ("thread env", env),
+    ]
+    lines = []
+    for label, value in rows:
+        wrapped = _wrap_items(value) if isinstance(value, list) else [str(value)]
+        lines.append(f"{label:<15}{wrapped[0]}")
+        lines.extend(" " * 15 + more for more in wrapped[1:])
+    lines.append("thread pools" if machine.threadpools else "thread pools   none loaded")
+    cells = [[p.get("user_api") or "-", p.get("internal_api") or "-",
+              str(p.get("version") or "-"), p.get("threading_layer") or "-",
+              f"{p.get('num_threads')} threads", _short_path(p.get("filepath"))]
+             for p in machine.threadpools]
+    widths = [max((len(row[i]) for row in cells), default=0) for i in range(5)]
+    for row in cells:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+                     + "  " + row[5])
+    lines.append(f"{'fingerprint':<15}{machine.fingerprint}")
+    return "\n".join(lines)

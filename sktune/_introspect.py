@@ -108,9 +108,11 @@ class Layers:
     ----------
     n_jobs_params : tuple of str
         ``set_params`` keys (``"n_jobs"``, ``"clf__n_jobs"``...) whose value
-        changes how the task runs.
+        changes how the task runs, on the outermost parallel level only: a
+        site nested inside another (a forest inside a grid search) is left
+        as written and named in ``notes``.
     joblib_hints : frozenset of str
-        The backend each joblib call site asks for: ``"threads"`` or
+        The backend each outermost joblib call site asks for: ``"threads"`` or
         ``"processes"`` (joblib's default, loky).
     openmp, blas : bool
         Whether OpenMP (scikit-learn's Cython ``prange``) or BLAS may run.
@@ -162,6 +164,21 @@ def _pdr_usable(X):
     return pdr_usable(X)
 
 
+def _add_site(layers, key, hint):
+    layers["n_jobs"].append(key)
+    layers["hints"].append(hint)
+
+
+def _outermost(keys):
+    """The n_jobs keys not nested inside the estimator of another key."""
+    owners = {key: key.rsplit("__", 1)[0] if "__" in key else "" for key in keys}
+
+    def nested(inner, outer):
+        return inner != outer and (outer == "" or inner.startswith(outer + "__"))
+
+    return [k for k in keys if not any(nested(owners[k], owners[o]) for o in keys)]
+
+
 def _classify(path, est, X, y, task, layers):
     """Fill ``layers`` (a dict of sets and lists) for one estimator."""
     cls = type(est).__name__
@@ -204,26 +221,22 @@ def _classify(path, est, X, y, task, layers):
                     "n_jobs is ignored.")
                 return
         if has_n_jobs:
-            layers["hints"].add("threads")
-            layers["n_jobs"].append(key)
+            _add_site(layers, key, "threads")
         return
     if cls == "DBSCAN" and params.get("metric") == "precomputed":
         layers["notes"].append(f"{where}: n_jobs has no effect on precomputed distances.")
         return
     if cls in _JOBLIB_THREADS and has_n_jobs:
-        layers["hints"].add("threads")
-        layers["n_jobs"].append(key)
+        _add_site(layers, key, "threads")
         return
     if cls in _JOBLIB_PROCESSES and has_n_jobs:
-        layers["hints"].add("processes")
-        layers["n_jobs"].append(key)
+        _add_site(layers, key, "processes")
         return
     if not known:
         layers["unknown"].append(cls)
         layers["openmp"] = layers["blas"] = True
         if has_n_jobs:
-            layers["hints"].add("processes")
-            layers["n_jobs"].append(key)
+            _add_site(layers, key, "processes")
         layers["notes"].append(
             f"{where}: not in sktune's tables; every layer is measured.")
 
@@ -247,13 +260,21 @@ def inspect_layers(estimator, X=None, y=None, task="fit"):
     -------
     layers : Layers
     """
-    acc = {"n_jobs": [], "hints": set(), "openmp": False, "blas": False,
+    acc = {"n_jobs": [], "hints": [], "openmp": False, "blas": False,
            "unknown": [], "notes": []}
     for path, est in iter_estimators(estimator):
         _classify(path, est, X, y, task, acc)
+    outer = _outermost(acc["n_jobs"])
+    for key in acc["n_jobs"]:
+        if key not in outer:
+            acc["notes"].append(
+                f"'{key}' is nested inside a parallel level; it is left as written "
+                "(sktune sets n_jobs on the outermost level, so that workers do not "
+                "start workers of their own).")
     return Layers(
-        n_jobs_params=tuple(acc["n_jobs"]),
-        joblib_hints=frozenset(acc["hints"]),
+        n_jobs_params=tuple(outer),
+        joblib_hints=frozenset(h for k, h in zip(acc["n_jobs"], acc["hints"])
+                               if k in outer),
         openmp=acc["openmp"],
         blas=acc["blas"],
         unknown=tuple(dict.fromkeys(acc["unknown"])),

@@ -25,7 +25,7 @@ from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler
 from .recommend import MIN_EFFECT
 from .results import ProfileResult
 from .runner import Runner
-from .search import AdaptiveSearch, SearchState, resolve_budget
+from .search import MIN_REPEATS, AdaptiveSearch, SearchState, resolve_budget
 from .space import ConfigSpace
 from .workload import Workload, compare_outputs
 
@@ -221,10 +221,12 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
             state.rounds += 1
             logger.info("round %d done, %.1f s spent", state.rounds, _now() - started)
         if len(candidates) == 1:
-            # Still measured, so the result states what the workload costs.
-            for round_ in range(3):
+            # Still measured, so the result states what the workload costs;
+            # the exhaustive budget keeps its promise of many repeats.
+            state.rounds = (budget_settings["max_repeats"]
+                            if not budget_settings["adaptive"] else MIN_REPEATS)
+            for round_ in range(state.rounds):
                 runner.visit(0, round_)
-            state.rounds = 3
         elapsed = _now() - started
 
         reference = runner.outputs.get(0)

@@ -298,32 +298,6 @@ def _compiled_info():
         return {}
 
 
-def _format_bytes(n_bytes):
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n_bytes >= size and n_bytes % size == 0:
-            return f"{n_bytes // size} {unit}"
-    return f"{n_bytes} B"
-
-
-def _wrap_items(items, width=64):
-    """Join ``items`` with commas into lines of about ``width``, never inside one."""
-    lines = [items[0]]
-    for item in items[1:]:
-        if len(lines[-1]) + 2 + len(item) > width:
-            lines[-1] += ","
-            lines.append(item)
-        else:
-            lines[-1] += ", " + item
-    return lines
-
-
-def _short_path(path):
-    if not path:
-        return "-"
-    parts = str(path).replace("\\", "/").split("/")
-    return path if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
-
-
 @dataclasses.dataclass(frozen=True)
 class Machine:
     """Snapshot of the hardware and software that decide how fast a pipeline runs.
@@ -471,44 +445,6 @@ class Machine:
                 f"fingerprint={self.fingerprint!r})")
 
     def __str__(self):
-        quota = "none" if self.cgroup_quota is None else f"{self.cgroup_quota:g}"
-        affinity = "unknown" if self.affinity_cores is None else self.affinity_cores
-        caches = ", ".join(f"{k} {_format_bytes(v)}" for k, v in self.caches.items())
-        gil = "GIL enabled" if self.gil_enabled else "GIL disabled"
-        versions = [f"{k} {v}" for k, v in self.versions.items()
-                    if k != "python" and v is not None]
-        missing = [k for k, v in self.versions.items() if v is None]
-        if missing:
-            versions.append(f"not installed: {' '.join(missing)}")
-        compiled = [f"{k}={v}" for k, v in self.compiled.items()] or ["unknown"]
-        env = [f"{k}={v}" for k, v in self.omp_env.items()] or ["none set"]
-        rows = [
-            ("CPU", self.cpu_model),
-            ("cores", f"{self.usable_cores} usable ({self.logical_cores} logical, "
-                      f"{self.physical_cores} physical; affinity {affinity}; "
-                      f"cgroup quota {quota})"),
-            ("caches", caches or "unknown"),
-            ("python", f"{self.versions.get('python')} ({self.python_implementation}, {gil})"),
-            ("platform", self.platform),
-            ("versions", versions),
-            ("start method", self.start_method),
-            ("numba layer", self.numba_threading_layer or "- (numba not imported)"),
-            ("compiled", compiled),
-            ("thread env", env),
-        ]
-        lines = []
-        for label, value in rows:
-            wrapped = _wrap_items(value) if isinstance(value, list) else [str(value)]
-            lines.append(f"{label:<15}{wrapped[0]}")
-            lines.extend(" " * 15 + more for more in wrapped[1:])
-        lines.append("thread pools" if self.threadpools else "thread pools   none loaded")
-        cells = [[p.get("user_api") or "-", p.get("internal_api") or "-",
-                  str(p.get("version") or "-"), p.get("threading_layer") or "-",
-                  f"{p.get('num_threads')} threads", _short_path(p.get("filepath"))]
-                 for p in self.threadpools]
-        widths = [max((len(row[i]) for row in cells), default=0) for i in range(5)]
-        for row in cells:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
-                         + "  " + row[5])
-        lines.append(f"{'fingerprint':<15}{self.fingerprint}")
-        return "\n".join(lines)
+        from ._format import format_machine
+
+        return format_machine(self)

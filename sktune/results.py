@@ -92,15 +92,24 @@ class ProfileResult:
 
     @property
     def trials(self):
-        """One row per run, as a pandas DataFrame."""
+        """One row per run, as a pandas DataFrame.
+
+        Columns: the configuration (as text and one column per field),
+        ``phase`` ("warmup" or "timed"), ``repeat`` (index of the timed
+        repeat of that configuration), ``round``, ``wall_s``, ``cpu_s``,
+        ``error``, ``cold`` and ``warnings``.
+        """
         import pandas as pd
 
-        rows = []
+        rows, n_timed = [], {}
         for r in self.records:
             config = self.candidates[r["config"]]
+            repeat = None
+            if r["phase"] == "timed" and not r.get("error"):
+                repeat = n_timed[r["config"]] = n_timed.get(r["config"], -1) + 1
             rows.append({"config": str(config), **config.to_dict(),
                          **{k: v for k, v in r.items() if k != "config"},
-                         "config_index": r["config"]})
+                         "repeat": repeat, "config_index": r["config"]})
         return pd.DataFrame(rows)
 
     def summary(self):

@@ -23,10 +23,13 @@ MIN_REPEATS = 3
 
 #: Named budgets, in the spirit of FFTW's planner levels. ``seconds`` is a
 #: soft limit checked between rounds; MIN_REPEATS rounds always run.
+#: "exhaustive" is the reference: every candidate, 25 repeats, no early stop.
+#: "measure" stops at 8 repeats, so even a search that never settles costs
+#: at most 8/25 of it (benchmarks/bench_recommend.py, target <= 1/3).
 BUDGETS = {
     "quick": {"min_repeats": 3, "max_repeats": 5, "seconds": 20.0, "adaptive": True},
-    "measure": {"min_repeats": 5, "max_repeats": 15, "seconds": 90.0, "adaptive": True},
-    "exhaustive": {"min_repeats": 15, "max_repeats": 15, "seconds": math.inf,
+    "measure": {"min_repeats": 5, "max_repeats": 8, "seconds": 90.0, "adaptive": True},
+    "exhaustive": {"min_repeats": 25, "max_repeats": 25, "seconds": math.inf,
                    "adaptive": False},
 }
 

@@ -207,7 +207,10 @@ class Config:
 
         Only parameters where ``n_jobs`` can have an effect are set (never
         ``LogisticRegression.n_jobs``, deprecated and inert since
-        scikit-learn 1.8). ``estimator`` itself is not modified.
+        scikit-learn 1.8), and only on the outermost parallel level: a forest
+        inside a grid search keeps its own ``n_jobs`` as written, so that
+        workers do not start workers of their own. ``estimator`` itself is
+        not modified.
 
         Parameters
         ----------

@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
 
 from ._compat import num_samples
 from .exceptions import InvalidParameterError
@@ -132,9 +131,9 @@ class Workload:
     def prepare(self, estimator):
         """Return what the timed call runs on; fits first when the task needs it.
 
+        ``estimator`` must be a fresh clone (``Config.configure`` returns one).
         Runs under the configuration being measured, outside the timing.
         """
-        estimator = clone(estimator)
         if self.task in _NEEDS_FITTED:
             estimator.fit(self.X, self.y)
         return estimator

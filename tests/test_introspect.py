@@ -139,9 +139,10 @@ def test_inspect_layers_column_transformer_nested_keys_are_settable():
     layers = inspect_layers(est)
     assert set(layers.n_jobs_params) == {
         "columntransformer__n_jobs",
-        "columntransformer__num__selectfrommodel__estimator__n_jobs",
         "randomforestclassifier__n_jobs",
     }
+    nested = "columntransformer__num__selectfrommodel__estimator__n_jobs"
+    assert any(nested in note and "left as written" in note for note in layers.notes)
     for key in layers.n_jobs_params:
         est.set_params(**{key: 2})
         assert est.get_params()[key] == 2
@@ -182,3 +183,19 @@ def test_unseeded_params_finds_nested_random_state_none(estimator, expected):
     assert unseeded_params(estimator) == expected
     estimator.set_params(**dict.fromkeys(expected, 0))
     assert unseeded_params(estimator) == []
+
+
+def test_inspect_layers_nested_parallelism_sets_outer_level_only():
+    # Check that for a forest inside a grid search only the search's n_jobs is
+    # set, so 2 workers do not each start 2 threads on 2 cores.
+    from sklearn.model_selection import GridSearchCV
+
+    gs = GridSearchCV(RandomForestClassifier(n_estimators=5), {"max_depth": [2, 3]})
+    layers = inspect_layers(gs)
+    assert layers.n_jobs_params == ("n_jobs",)
+    assert layers.joblib_hints == frozenset({"processes"})
+    assert any("'estimator__n_jobs' is nested" in note for note in layers.notes)
+    from sktune import Config
+
+    configured = Config(n_jobs=2, backend="loky").configure(gs)
+    assert configured.n_jobs == 2 and configured.estimator.n_jobs is None

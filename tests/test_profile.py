@@ -274,3 +274,15 @@ def test_profile_output_difference_excludes_candidate(data, monkeypatch):
     assert result.summary().set_index("config").loc[
         "n_jobs=2, backend=threading", "status"] == "differs"
     assert result.best == Config()
+
+
+@pytest.mark.slow
+def test_profile_small_forest_prefers_one_core():
+    # Check that on 300x10 data, where thread start-up costs more than the
+    # 20 trees, n_jobs=2 is not recommended and the size is flagged (item 29).
+    X, y = make_classification(n_samples=300, n_features=10, random_state=0)
+    result = sktune.profile(RandomForestClassifier(n_estimators=20, random_state=0),
+                            X, y, budget="quick",
+                            space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]))
+    assert result.best.n_jobs in (None, 1)
+    assert any("overhead dominates" in c for c in result.recommendation.caveats)

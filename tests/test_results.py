@@ -64,6 +64,10 @@ def test_trials_and_summary_frames(result):
     assert len(trials) == len(result.records)
     assert {"config", "n_jobs", "backend", "phase", "wall_s", "cpu_s", "error"} <= set(
         trials.columns)
+    timed = trials[trials.phase == "timed"]
+    assert (timed.groupby("config_index").repeat.apply(list).map(
+        lambda r: r == list(range(len(r))))).all()
+    assert trials[trials.phase == "warmup"].repeat.isna().all()
     assert len(summary) == len(result.candidates)
     assert summary.median_s.is_monotonic_increasing
     assert summary.loc[summary.best, "config"].tolist() == [str(result.best)]
