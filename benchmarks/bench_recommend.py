@@ -16,7 +16,7 @@ and a joblib-process grid search), in one process run, this script
 It prints one row per workload with the side-by-side medians, the ratio
 recommended / exhaustive best (target <= 1.05) and the profiling time of
 ``"measure"`` against ``"exhaustive"`` (target <= 1/3). A full run takes
-roughly 20 minutes on 2 cores; run it on a quiet machine::
+roughly 12 minutes on 2 cores; run it on a quiet machine::
 
     python benchmarks/bench_recommend.py                   # everything
     python benchmarks/bench_recommend.py --only forest,hgb --json out.json
