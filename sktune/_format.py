@@ -42,9 +42,10 @@ def format_result(result):
         lines.append("  Use it:  with result.best.apply(): "
                      "result.best.configure(estimator).fit(X, y)")
     summary = result.summary()
-    lines += ["", "Candidates (median of interleaved, warmed-up repeats):",
-              f"    {'configuration':<52} {'median':>9} {'speedup [95% CI]':>20} "
-              f"{'busy':>5}  status"]
+    lines += ["", "Candidates (median of interleaved, warmed-up repeats; 'first' is the "
+                  "first, cold call):",
+              f"    {'configuration':<46} {'median':>9} {'speedup [95% CI]':>20} "
+              f"{'busy':>5} {'first':>9}  status"]
     for row in summary.itertuples():
         if row.status == "excluded":
             continue
@@ -53,8 +54,8 @@ def format_result(result):
                  if row.speedup is not None and not _isnan(row.speedup) else "-")
         busy = f"{row.busy_cores:.1f}" if not _isnan(row.busy_cores) else "-"
         status = row.status if row.status == "ok" else f"{row.status}: {row.detail}"
-        lines.append(f"  {mark} {row.config:<52} {_seconds(row.median_s):>9} "
-                     f"{speed:>20} {busy:>5}  {status}")
+        lines.append(f"  {mark} {row.config:<46} {_seconds(row.median_s):>9} "
+                     f"{speed:>20} {busy:>5} {_seconds(row.cold_s):>9}  {status}")
     if result.excluded:
         lines += ["", "Not run:"]
         lines += [f"  - {config}: {reason}" for config, reason in result.excluded]

@@ -22,6 +22,9 @@ from .search import MIN_REPEATS
 MIN_EFFECT = 0.05
 #: Below this baseline time, start-up overhead dominates (PITFALLS.md 8.4).
 SMALL_WORKLOAD_S = 0.1
+#: A first call this many times slower than the warm median is worth a
+#: caveat: a cold loky pool cost 2.6 s against 0.1 s warm (PITFALLS.md 2.4).
+COLD_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,10 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
             pool.append(s)
     best = min(pool, key=lambda s: (s.config.cores(usable_cores), s.config.n_set, s.median))
     speedup = speedups[best.index]
+    if best.cold_s is not None and best.cold_s > COLD_FACTOR * best.median:
+        caveats += (f"Times are steady-state, for repeated fits: the first call under "
+                    f"{best.config.describe()} took {best.cold_s:.2f} s (worker start-up, "
+                    f"imports) against {best.median:.2f} s once warm.",)
     explanation = (f"{best.config.describe()}: {speedup.value:.2f}x faster than as written "
                    f"[{speedup.low:.2f}, {speedup.high:.2f}] ({speedup.confidence:.0%} "
                    f"interval, {len(best.wall)} interleaved repeats).")

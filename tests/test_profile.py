@@ -286,3 +286,31 @@ def test_profile_small_forest_prefers_one_core():
                             space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]))
     assert result.best.n_jobs in (None, 1)
     assert any("overhead dominates" in c for c in result.recommendation.caveats)
+
+
+def test_environment_notes_flag_throttling_and_load():
+    # Check that cgroup throttling during the run and a busy machine before it
+    # are reported as noise (checklist 30).
+    before = {"load_avg": [3.0, 1.0, 1.0], "throttle": {"nr_throttled": 5}}
+    after = {"load_avg": [3.0, 1.0, 1.0], "throttle": {"nr_throttled": 9}}
+    notes = _profile._environment_notes(before, after, usable=2)
+    assert any("throttled this process 4 times" in n for n in notes)
+    assert any("load average 3.0 on 2 cores" in n for n in notes)
+    quiet = {"load_avg": [0.1, 0.1, 0.1], "throttle": {"nr_throttled": 5}}
+    assert _profile._environment_notes(quiet, quiet, usable=2) == []
+
+
+@pytest.mark.slow
+def test_profile_fit_predict_and_dataframe_input(data):
+    # Check fit_predict on a clusterer, and that a DataFrame is profiled as a
+    # DataFrame (checklist 28).
+    import pandas as pd
+    from sklearn.cluster import KMeans
+
+    X, _ = data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    result = sktune.profile(KMeans(n_clusters=3, n_init=1), frame, task="fit_predict",
+                            budget="quick")
+    assert result.workload["data"]["type"] == "pandas.DataFrame"
+    assert all(c.n_jobs is None for c in result.candidates)  # KMeans: OpenMP only
+    assert (result.summary().status == "ok").all()

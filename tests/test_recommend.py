@@ -187,3 +187,14 @@ def test_resolve_budget_seconds():
     # Check that a number of seconds becomes the time budget.
     assert resolve_budget(12)["seconds"] == 12.0
     assert math.isinf(resolve_budget("exhaustive")["seconds"])
+
+
+def test_choose_reports_cold_start_separately():
+    # Check that a recommendation whose first call is much slower than its warm
+    # runs says it optimises steady-state time, with both numbers (item 15).
+    stats = [CandidateStats(0, BASE, _noisy(1.0), cold_s=1.1),
+             CandidateStats(1, LOKY, _noisy(0.5, seed=1), cold_s=2.6)]
+    rec = choose(stats, usable_cores=2)
+    assert rec.best == LOKY
+    assert any("steady-state" in c and "2.60 s" in c and "0.50 s" in c
+               for c in rec.caveats)
