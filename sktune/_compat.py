@@ -7,7 +7,6 @@ one file, and each helper degrades gracefully when the private name is gone.
 
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
-    StrOptions,
     validate_parameter_constraints,
 )
 from sklearn.utils._param_validation import (

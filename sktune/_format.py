@@ -51,7 +51,7 @@ def format_result(result):
             continue
         mark = "*" if row.best else " "
         speed = (f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
-                 if row.speedup is not None and not _isnan(row.speedup) else "-")
+                 if not _isnan(row.speedup) else "-")
         busy = f"{row.busy_cores:.1f}" if not _isnan(row.busy_cores) else "-"
         status = row.status if row.status == "ok" else f"{row.status}: {row.detail}"
         lines.append(f"  {mark} {row.config:<46} {_seconds(row.median_s):>9} "

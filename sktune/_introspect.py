@@ -197,7 +197,8 @@ def _classify(path, est, X, y, task, layers):
     if cls in _NJOBS_NOOP:
         layers["notes"].append(f"{where}: n_jobs is {_NJOBS_NOOP[cls]}; left untouched.")
         return
-    if cls == "LinearRegression" and has_n_jobs:
+    if cls == "LinearRegression" and has_n_jobs and X is not None:
+        # Without the data (Config.configure) it may matter, so it is set.
         import scipy.sparse as sp
 
         multi_target = y is not None and np.ndim(y) > 1

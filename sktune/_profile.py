@@ -8,6 +8,7 @@ runs inside a state guard that restores environment variables, thread
 limits, joblib and scikit-learn settings on every exit path.
 """
 
+import contextlib
 import logging
 import time
 from numbers import Integral, Real
@@ -25,7 +26,7 @@ from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler
 from .recommend import MIN_EFFECT
 from .results import ProfileResult
 from .runner import Runner
-from .search import MIN_REPEATS, AdaptiveSearch, SearchState, resolve_budget
+from .search import AdaptiveSearch, SearchState, resolve_budget
 from .space import ConfigSpace
 from .workload import Workload, compare_outputs
 
@@ -66,18 +67,62 @@ def _default_threads():
             "openmp_threads": openmp_effective_n_threads()}
 
 
+def _busy_elsewhere(interval=0.1):
+    """Share of all CPUs busy right now, while sktune itself is idle.
+
+    The load average would also count sktune's own previous run (its 1-minute
+    average decays slowly), flagging back-to-back profiles as noisy.
+    """
+    import psutil
+
+    return psutil.cpu_percent(interval=interval) / 100
+
+
+#: Other processes using more than this share of the CPUs make timings noisy.
+BUSY_SHARE = 0.25
+
+
 def _environment_notes(before, after, usable):
     notes = []
-    load = (before.get("load_avg") or [0])[0]
-    if load > 0.5 * usable:
-        notes.append(f"The machine was busy before profiling (load average {load:.1f} "
-                     f"on {usable} cores): timings may be noisy.")
+    busy = before.get("busy_share") or 0.0
+    if busy > BUSY_SHARE:
+        notes.append(f"Other processes kept {busy:.0%} of the CPUs busy when profiling "
+                     f"started (load average {(before.get('load_avg') or [0])[0]:.1f} on "
+                     f"{usable} cores): timings may be noisy.")
     t0, t1 = before.get("throttle"), after.get("throttle")
     if t0 and t1 and t1["nr_throttled"] > t0["nr_throttled"]:
         notes.append(f"The cgroup CPU quota throttled this process "
                      f"{t1['nr_throttled'] - t0['nr_throttled']} times during profiling: "
                      "timings are noisy.")
     return notes
+
+
+def _why_alone(layers, resolved):
+    """A note on why the as-written configuration is the only candidate."""
+    if resolved.excluded:
+        return "Every other candidate was left out; see 'Not run'."
+    if not (layers.joblib or layers.openmp or layers.blas):
+        return ("Nothing in this workload uses joblib, OpenMP or BLAS: there is no "
+                "setting for sktune to tune.")
+    return "The space held no candidate other than the as-written configuration."
+
+
+@contextlib.contextmanager
+def _progress_log(verbose):
+    """Log progress to stderr while profiling; leave logging as it was after."""
+    if not verbose:
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("sktune: %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
@@ -153,12 +198,9 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         "profile")
     budget_settings = resolve_budget(budget)
     profilers = _resolve_profilers(profilers)
-    if verbose:
-        logging.basicConfig(format="sktune: %(message)s")
-        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
-    with preserved_state():
-        env_before = environment_snapshot()
+    with preserved_state(), _progress_log(verbose):
+        env_before = {**environment_snapshot(), "busy_share": _busy_elsewhere()}
         notes = []
         seeded = clone(estimator)
         unseeded = unseeded_params(seeded)
@@ -201,8 +243,8 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
                             timings={i: [] for i in range(len(candidates))})
         rng = np.random.default_rng(random_state)
         if len(candidates) == 1:
-            strategy.stop_reason = "there is nothing to compare with the baseline"
-        while len(candidates) > 1:
+            notes.append(_why_alone(layers, resolved))
+        while True:
             state.elapsed = _now() - started
             state.failed = set(runner.failed)
             order = strategy.next_round(state)
@@ -220,13 +262,6 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
                     f"{runner.failed[0]}") from runner.exceptions.get(0)
             state.rounds += 1
             logger.info("round %d done, %.1f s spent", state.rounds, _now() - started)
-        if len(candidates) == 1:
-            # Still measured, so the result states what the workload costs;
-            # the exhaustive budget keeps its promise of many repeats.
-            state.rounds = (budget_settings["max_repeats"]
-                            if not budget_settings["adaptive"] else MIN_REPEATS)
-            for round_ in range(state.rounds):
-                runner.visit(0, round_)
         elapsed = _now() - started
 
         reference = runner.outputs.get(0)

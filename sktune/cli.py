@@ -1,4 +1,4 @@
-"""Command-line interface: ``sktune demo``, ``sktune profile``, ``sktune info``.
+"""Command-line interface: ``sktune demo``, ``sktune info``, ``sktune show``.
 
 Each subcommand is one function that parses nothing itself and calls the
 public Python API; errors that are the user's (:class:`SktuneError`) are
@@ -11,7 +11,7 @@ import sys
 
 from .exceptions import SktuneError
 
-#: Built-in workloads for ``sktune demo`` and ``sktune profile --example``.
+#: Built-in workloads for ``sktune demo``.
 EXAMPLES = ("random-forest", "grid-search", "hist-gradient-boosting", "no-parallelism")
 
 
@@ -123,7 +123,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SktuneError as exc:
+    except (SktuneError, OSError) as exc:  # the user's to fix: no traceback
         print(f"sktune: error: {exc}", file=sys.stderr)
         return 1
 

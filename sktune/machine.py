@@ -52,13 +52,17 @@ def usable_cores() -> int:
     Returns
     -------
     n_cores : int
-        ``joblib.cpu_count()``: the minimum of the logical CPUs, the affinity
-        mask, the cgroup CPU quota (rounded up) and ``LOKY_MAX_CPU_COUNT``.
+        The minimum of the logical CPUs, the affinity mask, the cgroup CPU
+        quota (rounded up) and ``LOKY_MAX_CPU_COUNT``, as read here, and of
+        ``joblib.cpu_count()``, which joblib itself uses for ``n_jobs=-1``.
         ``os.cpu_count()`` ignores all three.
     """
     import joblib
 
-    return joblib.cpu_count()
+    loky_max = os.environ.get("LOKY_MAX_CPU_COUNT", "")
+    own = _combine_cpu_counts(os.cpu_count(), _affinity_count(), _cgroup_cpu_quota(),
+                              int(loky_max) if loky_max.isdigit() else None)
+    return min(own, joblib.cpu_count())
 
 
 def physical_cores() -> int:

@@ -134,16 +134,19 @@ def _faster_beyond_noise(interval, min_effect):
     return interval.low > 1 and interval.value >= 1 + min_effect
 
 
-def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
+def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True,
+           seed=0):
     """Pick the recommendation from candidate summaries.
 
     Parameters
     ----------
     stats : list of CandidateStats
-        ``stats[0]`` is the as-written baseline, which must be "ok".
+        ``stats[0]`` is the as-written baseline.
     usable_cores : int
     min_effect : float, default=0.05
         Smallest relative gain worth recommending a change for.
+    blas, openmp : bool, default=True
+        Whether the workload uses BLAS / OpenMP, for counting cores.
     seed : int, default=0
 
     Returns
@@ -151,33 +154,36 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
     recommendation : Recommendation
     """
     base = stats[0]
-    n_rep = len(base.wall)
-    eligible = [s for s in stats if s.status == "ok"]
-    speedups = {s.index: ratio_interval(base.wall, s.wall, seed=seed) for s in eligible}
     caveats = _caveats(stats, base)
+    keep = {"best": base.config, "speedup": Interval(1.0, 1.0, 1.0)}
+    if base.status != "ok":
+        return Recommendation(
+            **keep, verdict="no gain", caveats=caveats,
+            explanation=(f"The pipeline as written could not be measured reliably "
+                         f"({base.status}: {base.detail}), so nothing can be shown "
+                         "to be faster: keep it as written."))
     if len(stats) == 1:
         return Recommendation(
-            best=base.config, speedup=Interval(1.0, 1.0, 1.0), verdict="nothing to vary",
-            explanation=("Nothing sktune controls can change how this workload runs: "
-                         "it has no joblib, OpenMP or BLAS parallelism to tune. Keep it "
-                         "as written."), caveats=caveats)
-    fastest = min(eligible, key=lambda s: s.median)
-    if fastest is base or not _faster_beyond_noise(speedups[fastest.index], min_effect):
-        rival = min((s for s in eligible if s is not base), key=lambda s: s.median,
-                    default=None)
+            **keep, verdict="nothing to vary", caveats=caveats,
+            explanation=("No configuration other than the as-written one was "
+                         "measured (see the notes for why): keep it as written."))
+    n_rep = len(base.wall)
+    eligible = [s for s in stats if s.status == "ok" and s is not base]
+    speedups = {s.index: ratio_interval(base.wall, s.wall, seed=seed) for s in eligible}
+    winners = [s for s in eligible if _faster_beyond_noise(speedups[s.index], min_effect)]
+    if not winners:
+        rival = min(eligible, key=lambda s: s.median, default=None)
         explanation = ("Nothing measured was faster than the pipeline as written beyond "
                        "noise: keep it as written.")
         if rival is not None:
             explanation += (f" The fastest alternative, {rival.config.describe()}, ran "
                             f"at {speedups[rival.index]} the baseline's speed "
                             f"({n_rep} interleaved repeats each).")
-        return Recommendation(best=base.config, speedup=Interval(1.0, 1.0, 1.0),
-                              verdict="no gain", explanation=explanation,
+        return Recommendation(**keep, verdict="no gain", explanation=explanation,
                               caveats=caveats)
+    fastest = min(winners, key=lambda s: s.median)
     pool = []
-    for s in eligible:
-        if s is base or not _faster_beyond_noise(speedups[s.index], min_effect):
-            continue
+    for s in winners:
         versus = ratio_interval(s.wall, fastest.wall, seed=seed)
         # As fast as the fastest: not told apart by the measurements, or
         # confidently slower but by less than half the smallest gain worth
@@ -185,7 +191,8 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
         if versus.value <= 1 + min_effect and (
                 versus.low <= 1 or versus.value <= 1 + min_effect / 2):
             pool.append(s)
-    best = min(pool, key=lambda s: (s.config.cores(usable_cores), s.config.n_set, s.median))
+    best = min(pool, key=lambda s: (s.config.cores(usable_cores, blas=blas, openmp=openmp),
+                                    s.config.n_set, s.median))
     speedup = speedups[best.index]
     if best.cold_s is not None and best.cold_s > COLD_FACTOR * best.median:
         caveats += (f"Times are steady-state, for repeated fits: the first call under "
@@ -195,8 +202,8 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, seed=0):
                    f"[{speedup.low:.2f}, {speedup.high:.2f}] ({speedup.confidence:.0%} "
                    f"interval, {len(best.wall)} interleaved repeats).")
     if best is not fastest:
-        explanation += (f" {fastest.config.describe()} was not faster beyond noise and "
-                        f"uses more cores.")
+        explanation += (f" {fastest.config.describe()} was as fast within noise but "
+                        "uses more cores.")
     explanation += _why_not_others(stats, best, usable_cores)
     return Recommendation(
         best=best.config, speedup=speedup, verdict="faster", explanation=explanation,

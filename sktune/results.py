@@ -71,8 +71,10 @@ class ProfileResult:
     @cached_property
     def recommendation(self):
         """The :class:`~sktune.recommend.Recommendation` of this result."""
+        layers = self.workload.get("layers", {})
         return choose(self.stats, usable_cores=self.machine.usable_cores,
                       min_effect=self.settings.get("min_effect", 0.05),
+                      blas=layers.get("blas", True), openmp=layers.get("openmp", True),
                       seed=self.settings.get("seed", 0))
 
     @property
@@ -253,5 +255,17 @@ def load(path):
     -------
     result : ProfileResult
     """
-    with open(path, encoding="utf-8") as f:
-        return ProfileResult.from_dict(json.load(f))
+    with open(path, encoding="utf-8") as f:  # OSError propagates as is
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterError(
+                f"{str(path)!r} is not a sktune result: invalid JSON ({exc}).") from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise InvalidParameterError(
+            f"{str(path)!r} is not a sktune result: no 'format_version' key.")
+    try:
+        return ProfileResult.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"{str(path)!r} is not a valid sktune result: {exc!r}.") from None

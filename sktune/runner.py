@@ -58,10 +58,13 @@ class Runner:
         record = {"config": index, "phase": phase, "round": round_,
                   "wall_s": None, "cpu_s": None, "error": None, "cold": False,
                   "warnings": []}
-        estimator = config.configure(self.workload.estimator)
-        with config.apply(), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
+        caught = []
+        try:
+            # configure() and apply() can fail too (a backend joblib refuses):
+            # that fails this candidate, not the whole run.
+            estimator = config.configure(self.workload.estimator)
+            with config.apply(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 prepared = self.workload.prepare(estimator)
                 gc.collect()
                 pool_before = loky_executor_state()
@@ -79,11 +82,11 @@ class Runner:
                 self._pool_after[index] = pool_after
                 if phase == "timed" and index not in self.outputs:
                     self.outputs[index] = self.workload.output(fitted, result)
-            except Exception as exc:  # a failing candidate must not end the run
-                record["error"] = f"{type(exc).__name__}: {exc}"
-                self.failed[index] = record["error"]
-                self.exceptions.setdefault(index, exc)
-                logger.info("candidate %s failed: %s", config, record["error"])
+        except Exception as exc:  # a failing candidate must not end the run
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            self.failed[index] = record["error"]
+            self.exceptions.setdefault(index, exc)
+            logger.info("candidate %s failed: %s", config, record["error"])
         record["warnings"] = sorted({w.category.__name__ for w in caught})
         if "FitFailedWarning" in record["warnings"] and not record["error"]:
             # error_score=nan hides failed fits behind a fast run (checklist 13).

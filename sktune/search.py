@@ -11,6 +11,7 @@ and stops re-measuring candidates that are already confidently slower.
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def resolve_budget(budget):
         if budget not in BUDGETS:
             raise InvalidParameterError(invalid_choice("budget", budget, BUDGETS))
         return {"name": budget, **BUDGETS[budget]}
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+    if isinstance(budget, bool) or not isinstance(budget, Real) or not budget > 0:
         raise InvalidParameterError(
             "The 'budget' parameter of profile must be a str among "
             f"{sorted(BUDGETS)} or a float in the range (0, inf). Got {budget!r} instead.")
@@ -115,7 +116,8 @@ class AdaptiveSearch(SearchStrategy):
                 if i not in state.failed and i not in self.dropped]
 
     def _fastest(self, state, active):
-        return min(active, key=lambda i: np.median(state.timings[i]))
+        return min((i for i in active if state.timings[i]),
+                   key=lambda i: np.median(state.timings[i]))
 
     def _slower(self, state, i, best):
         """Interval of candidate i's time over the best's (above 1 is slower)."""
@@ -132,10 +134,18 @@ class AdaptiveSearch(SearchStrategy):
             return active
         if self._over_budget(state):
             return None
+        if len(active) == 1:
+            self.stop_reason = "there is nothing to compare with the baseline"
+            return None
+        if not state.timings[0]:
+            return active  # the baseline has no timed repeat yet
         best = self._fastest(state, active)
         settled = True
         for i in active:
             if i == best:
+                continue
+            if not state.timings[i]:  # every repeat so far restarted the pool
+                settled = False
                 continue
             ratio = self._slower(state, i, best)
             if i != 0 and ratio.low > 1 + self.min_effect:

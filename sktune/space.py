@@ -95,9 +95,10 @@ class Config:
         # ``python -O`` (checklist item 5).
         if self.inner_max_num_threads is not None and self.backend != "loky":
             raise InvalidConfigError(
-                "inner_max_num_threads only applies to the 'loky' backend "
-                f"(the only one that limits threads in its workers); got "
-                f"backend={self.backend!r}.")
+                "The 'inner_max_num_threads' parameter of Config must be None unless "
+                "backend='loky', the only backend that limits threads in its workers. "
+                f"Got {self.inner_max_num_threads!r} with backend={self.backend!r} "
+                "instead.")
 
     # -- value behaviour -------------------------------------------------
     def to_dict(self):
@@ -108,11 +109,9 @@ class Config:
     def from_dict(cls, data):
         """Build a Config from :meth:`to_dict` output (unknown keys are errors)."""
         names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise InvalidConfigError(
-                f"Unknown Config fields {sorted(unknown)}; expected a subset of "
-                f"{sorted(names)}.")
+        for key in data:
+            if key not in names:
+                raise InvalidConfigError(invalid_choice("Config field", key, names))
         return cls(**data)
 
     def __repr__(self):
@@ -135,19 +134,29 @@ class Config:
         """How many fields are set: fewer is simpler."""
         return sum(v is not None for v in self.to_dict().values())
 
-    def cores(self, usable_cores):
+    def cores(self, usable_cores, *, blas=True, openmp=True):
         """Estimate how many cores this configuration keeps busy.
 
         Used to prefer the leaner of two configurations that are equally
-        fast. Unset thread counts count as all usable cores (what BLAS and
-        OpenMP runtimes default to); loky workers get their share.
+        fast. An unset thread count counts as what the runtime would use (all
+        usable cores; a worker's share in loky processes and, for OpenMP, in
+        threading-backend workers), and as one thread for a layer the
+        workload does not use.
+
+        Parameters
+        ----------
+        usable_cores : int
+        blas, openmp : bool, default=True
+            Whether the workload uses BLAS / OpenMP at all.
         """
         workers = self.n_jobs or 1
+        share = max(1, usable_cores // workers)
         if self.backend in _PROCESS_BACKENDS and workers > 1:
-            per_worker = self.inner_max_num_threads or max(1, usable_cores // workers)
+            per_worker = (self.inner_max_num_threads or share) if (blas or openmp) else 1
         else:
-            per_worker = max(self.blas_threads or usable_cores,
-                             self.openmp_threads or usable_cores)
+            per_worker = max(
+                (self.blas_threads or usable_cores) if blas else 1,
+                (self.openmp_threads or share) if openmp else 1)
         return min(usable_cores, workers * per_worker)
 
     def threads(self, usable_cores):
@@ -305,7 +314,7 @@ class ConfigSpace:
     def _check(name, value):
         if value is None:
             return [None]
-        if value == _AUTO:
+        if isinstance(value, str) and value == _AUTO:
             return _AUTO
         expected = ("a str among the joblib backends" if name == "backend"
                     else "an int in the range [1, inf)")
@@ -382,7 +391,7 @@ class ConfigSpace:
         defaults = defaults or {}
         values = {}
         for name, given in self.dimensions.items():
-            auto = given == _AUTO
+            auto = isinstance(given, str) and given == _AUTO
             values[name] = (self._auto_values(name, layers, usable_cores, physical)
                             if auto else given)
         written_sequential = all(v in (None, 1) for v in as_written_n_jobs)
@@ -409,8 +418,10 @@ class ConfigSpace:
 def _normalise(f, layers, usable, defaults, written_sequential, auto):
     """Map a raw combination to its canonical Config fields, or None to drop it."""
     n, backend = f["n_jobs"], f["backend"]
-    if n is None or n == 1:
+    if n == 1 or (n is None and written_sequential):
         # One worker: every backend falls back to sequential (PITFALLS 8.5).
+        # (n_jobs=None keeps its backend when the estimator as written has
+        # n_jobs > 1: the forced backend then changes how it runs.)
         f["backend"] = backend = None
         f["inner_max_num_threads"] = None
         if n == 1 and written_sequential:
@@ -443,6 +454,8 @@ def _normalise(f, layers, usable, defaults, written_sequential, auto):
                 if value is not None and auto[name] == _AUTO and n * value > usable:
                     return None  # auto never proposes oversubscription
     for name in ("blas_threads", "openmp_threads"):
+        if name == "openmp_threads" and backend == "threading" and n is not None and n > 1:
+            continue  # there None means a per-worker share, not the default
         if f[name] is not None and f[name] == defaults.get(name):
             f[name] = None
     return f

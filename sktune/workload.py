@@ -100,9 +100,11 @@ class Workload:
                 f"The 'task' parameter of profile must be a str among "
                 f"{sorted(TASKS)}. Got {self.task!r} instead.")
         if not hasattr(est, self.task):
+            available = sorted(t for t in TASKS if hasattr(est, t))
             raise InvalidParameterError(
-                f"task={self.task!r} is not available: {type(est).__name__} has no "
-                f"method {self.task!r}.")
+                f"The 'task' parameter of profile must be a method of the estimator "
+                f"among {available}. Got {self.task!r} instead: "
+                f"{type(est).__name__} has no method {self.task!r}.")
         if self.X is None or isinstance(self.X, (str, bytes)):
             raise InvalidParameterError(
                 "The 'X' parameter of profile must be an array-like or sparse matrix. "
@@ -115,13 +117,15 @@ class Workload:
                 f"with a number of samples. Got {type(self.X).__name__}: {exc}") from None
         if n == 0:
             raise InvalidParameterError(
-                "X is empty (0 samples): profile needs data to time the task on.")
+                "The 'X' parameter of profile must be a non-empty array-like or sparse "
+                f"matrix. Got one with 0 samples (shape {getattr(self.X, 'shape', None)}) "
+                "instead.")
         if self.y is not None:
             n_y = num_samples(self.y)
             if n_y != n:
                 raise InvalidParameterError(
-                    "X and y must have the same number of samples. Got X with "
-                    f"{n} samples and y with {n_y}.")
+                    "The 'y' parameter of profile must have the same number of samples "
+                    f"as X ({n}). Got {n_y} instead.")
 
     @property
     def signature(self):
@@ -157,7 +161,11 @@ class Workload:
         """
         if result is not None:
             return _to_array(result)
-        X = self.X[:_MAX_OUTPUT_ROWS] if num_samples(self.X) > _MAX_OUTPUT_ROWS else self.X
+        X = self.X
+        if num_samples(X) > _MAX_OUTPUT_ROWS:
+            import scipy.sparse as sp
+
+            X = (X.tocsr() if sp.issparse(X) else X)[:_MAX_OUTPUT_ROWS]  # COO has no [:]
         for method in ("predict_proba", "decision_function", "predict", "transform"):
             if hasattr(fitted, method):
                 with warnings.catch_warnings():
@@ -172,6 +180,9 @@ class Workload:
 def _to_array(value):
     import scipy.sparse as sp
 
+    if isinstance(value, (list, tuple)) and value and hasattr(value[0], "shape"):
+        # e.g. multi-output predict_proba: one array per output, ragged.
+        return np.concatenate([np.ravel(_to_array(v)) for v in value])
     if sp.issparse(value):
         value = value.toarray()
     if hasattr(value, "to_numpy"):

@@ -38,3 +38,15 @@ def test_example_workloads_build(name):
     est, X, y = example_workload(name, n_samples=50)
     assert X.shape[0] == 50 and len(y) == 50
     assert not hasattr(est, "n_features_in_")
+
+
+@pytest.mark.parametrize("content", [None, "not json", '{"a": 1}'],
+                         ids=["missing", "invalid-json", "not-a-result"])
+def test_cli_show_bad_file_exit_1(capsys, tmp_path, content):
+    # Check that a missing or foreign file gives a message and exit status 1.
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["show", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sktune: error:") and "Traceback" not in err

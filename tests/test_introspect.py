@@ -112,12 +112,14 @@ def test_inspect_layers_unknown_estimator_assumes_every_layer(estimator, key):
     assert layers.n_jobs_params == (key,)
 
 
-def test_inspect_layers_linear_regression_default_n_jobs_not_listed():
-    # Check that LinearRegression's n_jobs is left alone for dense X and one target.
-    layers = inspect_layers(LinearRegression())
+def test_inspect_layers_linear_regression_default_n_jobs_not_listed(X):
+    # Check that LinearRegression's n_jobs is left alone for dense X and one
+    # target, and set when the data is unknown (Config.configure).
+    layers = inspect_layers(LinearRegression(), X, X[:, 0])
     assert layers.n_jobs_params == ()
     assert layers.blas
     assert any("positive=True" in note for note in layers.notes)
+    assert inspect_layers(LinearRegression()).n_jobs_params == ("n_jobs",)
 
 
 def test_inspect_layers_linear_regression_positive_lists_n_jobs():

@@ -134,8 +134,8 @@ class _NoRunner:
     [
         ({"estimator": "abc"}, "'estimator' parameter of profile"),
         ({"estimator": RandomForestClassifier}, "'estimator' parameter of profile"),
-        ({"y": np.zeros(10)}, "same number of samples"),
-        ({"X": np.empty((0, 5)), "y": np.empty(0)}, "X is empty"),
+        ({"y": np.zeros(10)}, "'y' parameter of profile must have the same number"),
+        ({"X": np.empty((0, 5)), "y": np.empty(0)}, "'X' parameter of profile must be a non"),
         ({"X": None}, "'X' parameter of profile"),
         ({"task": "explode"}, "'task' parameter of profile"),
         ({"estimator": PCA(), "task": "predict"}, "PCA has no method 'predict'"),
@@ -291,12 +291,15 @@ def test_profile_small_forest_prefers_one_core():
 def test_environment_notes_flag_throttling_and_load():
     # Check that cgroup throttling during the run and a busy machine before it
     # are reported as noise (checklist 30).
-    before = {"load_avg": [3.0, 1.0, 1.0], "throttle": {"nr_throttled": 5}}
+    before = {"load_avg": [3.0, 1.0, 1.0], "busy_share": 0.6,
+              "throttle": {"nr_throttled": 5}}
     after = {"load_avg": [3.0, 1.0, 1.0], "throttle": {"nr_throttled": 9}}
     notes = _profile._environment_notes(before, after, usable=2)
     assert any("throttled this process 4 times" in n for n in notes)
-    assert any("load average 3.0 on 2 cores" in n for n in notes)
-    quiet = {"load_avg": [0.1, 0.1, 0.1], "throttle": {"nr_throttled": 5}}
+    assert any("60% of the CPUs busy" in n and "load average 3.0" in n for n in notes)
+    # A high load average left by sktune's own previous run is not noise.
+    quiet = {"load_avg": [1.9, 1.0, 1.0], "busy_share": 0.02,
+             "throttle": {"nr_throttled": 5}}
     assert _profile._environment_notes(quiet, quiet, usable=2) == []
 
 
@@ -314,3 +317,64 @@ def test_profile_fit_predict_and_dataframe_input(data):
     assert result.workload["data"]["type"] == "pandas.DataFrame"
     assert all(c.n_jobs is None for c in result.candidates)  # KMeans: OpenMP only
     assert (result.summary().status == "ok").all()
+
+
+def test_profile_baseline_failing_late_raises(data, fake_clock):
+    # Check that a baseline-only run whose later repeat raises is an error,
+    # not a result with a failed baseline.
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0},
+                          raise_on_call=CallCounter(at=3, exc=RuntimeError("late")))
+    with pytest.raises(WorkloadError, match="failed during profiling") as info:
+        sktune.profile(est, X, y, space=ConfigSpace(),
+                       profilers=_fake_profilers(fake_clock))
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_profile_candidate_whose_apply_fails_is_recorded(data, fake_clock):
+    # Check that a configuration joblib refuses when it is applied fails that
+    # candidate only.
+    from joblib.parallel import BACKENDS, register_parallel_backend
+
+    def broken_backend(**kwargs):
+        raise RuntimeError("this backend cannot start")
+
+    register_parallel_backend("broken", broken_backend)
+    try:
+        X, y = data
+        est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
+        result = sktune.profile(est, X, y, profilers=_fake_profilers(fake_clock),
+                                space=ConfigSpace(n_jobs=[2], backend=["broken", "threading"]))
+    finally:
+        BACKENDS.pop("broken")
+    summary = result.summary().set_index("config")
+    assert summary.loc["n_jobs=2, backend=broken", "status"] == "failed"
+    assert result.best == Config(n_jobs=2, backend="threading")
+
+
+def test_profile_verbose_leaves_logging_as_it_was(data, fake_clock, capsys):
+    # Check that verbose=1 logs progress to stderr and restores the loggers.
+    import logging
+
+    root_handlers = list(logging.getLogger().handlers)
+    logger = logging.getLogger("sktune")
+    level, handlers = logger.level, list(logger.handlers)
+    X, y = data
+    est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
+    sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock),
+                   verbose=1)
+    assert "sktune: round 1 done" in capsys.readouterr().err
+    assert logging.getLogger().handlers == root_handlers
+    assert (logger.level, logger.handlers) == (level, handlers)
+
+
+def test_space_keeps_backend_for_written_parallel_estimator():
+    # Check that forcing a backend on an estimator written with n_jobs=-1 is a
+    # real candidate, not collapsed into the baseline.
+    from sktune._introspect import inspect_layers
+
+    rf = RandomForestClassifier(n_jobs=-1)
+    space = ConfigSpace(backend=["loky", "threading"])
+    resolved = space.resolve(inspect_layers(rf), usable_cores=2, as_written_n_jobs=[-1])
+    assert [c.backend for c in resolved.candidates] == [None, "loky", "threading"]
+    assert ConfigSpace(n_jobs=np.array([1, 2])).dimensions["n_jobs"] == [1, 2]

@@ -280,7 +280,7 @@ def test_config_space_resolve_docstring_example():
 
 # -- ConfigSpace: resolution invariants --------------------------------------
 
-def _check_invariants(resolved):
+def _check_invariants(resolved, written=()):
     candidates = resolved.candidates
     excluded = [config for config, _ in resolved.excluded]
     assert candidates[0] == Config()
@@ -292,7 +292,8 @@ def _check_invariants(resolved):
     for config in [*candidates, *excluded]:
         assert isinstance(config, Config)
         assert Config(**config.to_dict()) == config  # passes validation
-        if config.n_jobs in (None, 1):
+        written_sequential = all(v in (None, 1) for v in written)
+        if config.n_jobs == 1 or (config.n_jobs is None and written_sequential):
             assert config.backend is None
         if config.backend != "loky":
             assert config.inner_max_num_threads is None
@@ -436,7 +437,7 @@ def test_config_space_resolve_properties(dims, layers, cores, defaults, written)
     # with the baseline first.
     resolved = ConfigSpace(**dims).resolve(layers, usable_cores=cores, defaults=defaults,
                                            as_written_n_jobs=written)
-    _check_invariants(resolved)
+    _check_invariants(resolved, written)
 
 
 # -- Config.configure ----------------------------------------------------------

@@ -83,3 +83,24 @@ def test_data_signature_keeps_what_was_given(data, make, expected):
         assert sig[key] == value
     if expected.get("type") == "scipy.csr_matrix":
         assert sig["nnz"] > 0
+
+
+def test_workload_output_multi_output_probabilities():
+    # Check that a ragged list output (multi-output predict_proba) is compared.
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    Y = np.column_stack([rng.integers(0, 2, 80), rng.integers(0, 3, 80)])
+    est = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    out = Workload(RandomForestClassifier(), X, Y).output(est, None)
+    assert out.ndim == 1 and out.size == 80 * (2 + 3)
+    assert compare_outputs(out, out.copy())[0]
+
+
+def test_workload_output_coo_input():
+    # Check that a COO matrix (not subscriptable) with many rows is handled.
+    X = sp.random(2500, 6, density=0.3, format="coo", random_state=0)
+    y = np.arange(2500) % 2
+    est = LogisticRegression().fit(X, y)
+    assert Workload(LogisticRegression(), X, y).output(est, None).shape == (2000, 2)
