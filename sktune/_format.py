@@ -16,6 +16,64 @@ def _seconds(value):
     return f"{value * 1000:.1f} ms"
 
 
+def _bytes(value):
+    if _isnan(value):
+        return "-"
+    return f"{value / 1024**3:.2f} GiB" if value >= 1024**3 else f"{value / 1024**2:.0f} MiB"
+
+
+#: Rows of the step table shown by print(result); result.steps has them all.
+_STEP_ROWS = 8
+
+
+def _steps_lines(result, rec):
+    """The step table of the recommended configuration, and its slowest step."""
+    from ._breakdown import ROOT, slowest_step
+
+    frame = result.steps
+    index = result.candidates.index(rec.best)
+    mine = frame[frame["config_index"] == index]
+    if mine.empty or (mine["step"] == ROOT).all():
+        return []  # not profiled, or a single estimator: nothing to break down
+    which = "as written" if index == 0 else rec.best.describe()
+    lines = ["", f"Where the time goes ({which}; self time of each step, median of "
+                 f"{int(mine['n_repeats'].max())} repeats):",
+             f"    {'step':<44} {'method':<14} {'calls':>6} {'self':>9} {'share':>6}"]
+    for row in mine.head(_STEP_ROWS).itertuples():
+        lines.append(f"    {row.step:<44} {row.method:<14} {row.calls:>6.0f} "
+                     f"{_seconds(row.self_seconds):>9} {row.share:>6.0%}")
+    if len(mine) > _STEP_ROWS:
+        lines.append(f"    ... {len(mine) - _STEP_ROWS} more rows in result.steps")
+    slow = slowest_step(result, index, frame)
+    if slow is not None:
+        line = (f"  Slowest step: {slow['step']} ({slow['estimator']}, "
+                f"{slow['share']:.0%} of the time)")
+        lines.append(line + (f": {slow['advice']}" if slow["advice"] else "."))
+    return lines
+
+
+#: Libraries and functions named in the hot-spot lines of print(result).
+_HOT_ITEMS = 4
+
+
+def _hotspot_lines(result, rec):
+    """Own time by library and the top functions, from the extra cProfile run."""
+    libraries, functions = result.hotspot_libraries, result.hotspots
+    config = str(rec.best)
+    libraries = libraries[libraries["config"] == config]
+    if libraries.empty:
+        return []
+    which = "as written" if rec.best == result.baseline else rec.best.describe()
+    by_lib = ", ".join(f"{r.library} {r.share:.0%}"
+                       for r in libraries.head(_HOT_ITEMS).itertuples())
+    top = functions[functions["config"] == config].head(_HOT_ITEMS)
+    lines = ["", f"Hot spots ({which}; one extra cProfile run of the calling thread):",
+             f"  by library: {by_lib}"]
+    lines += [f"  {r.own_share:>4.0%}  {r.function} ({r.library}, {r.file}:{r.line})"
+              for r in top.itertuples()]
+    return lines
+
+
 def _data_line(data):
     shape = f"{data.get('n_samples')}x{data.get('n_features')}"
     extra = f", nnz={data['nnz']}" if data.get("nnz") is not None else ""
@@ -41,11 +99,16 @@ def format_result(result):
     if rec.verdict == "faster":
         lines.append("  Use it:  with result.best.apply(): "
                      "result.best.configure(estimator).fit(X, y)")
+    lines += _steps_lines(result, rec)
+    lines += _hotspot_lines(result, rec)
     summary = result.summary()
+    width = max([46] + [len(c) for c in summary["config"]])
     lines += ["", "Candidates (median of interleaved, warmed-up repeats; 'first' is the "
-                  "first, cold call):",
-              f"    {'configuration':<46} {'median':>9} {'speedup [95% CI]':>20} "
-              f"{'busy':>5} {'first':>9}  status"]
+                  "first, cold call; 'busy' is CPU time over wall time, 'thr' the busy "
+                  "threads, 'peak' the memory of the process tree and 'added' its "
+                  "growth during the call):",
+              f"    {'configuration':<{width}} {'median':>9} {'speedup [95% CI]':>20} "
+              f"{'busy':>5} {'thr':>4} {'peak':>9} {'added':>9} {'first':>9}  status"]
     for row in summary.itertuples():
         if row.status == "excluded":
             continue
@@ -53,9 +116,12 @@ def format_result(result):
         speed = (f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
                  if not _isnan(row.speedup) else "-")
         busy = f"{row.busy_cores:.1f}" if not _isnan(row.busy_cores) else "-"
+        threads = f"{row.busy_threads:.0f}" if not _isnan(row.busy_threads) else "-"
         status = row.status if row.status == "ok" else f"{row.status}: {row.detail}"
-        lines.append(f"  {mark} {row.config:<46} {_seconds(row.median_s):>9} "
-                     f"{speed:>20} {busy:>5} {_seconds(row.cold_s):>9}  {status}")
+        lines.append(f"  {mark} {row.config:<{width}} {_seconds(row.median_s):>9} "
+                     f"{speed:>20} {busy:>5} {threads:>4} {_bytes(row.peak_bytes):>9} "
+                     f"{_bytes(row.extra_bytes):>9} "
+                     f"{_seconds(row.cold_s):>9}  {status}")
     if result.excluded:
         lines += ["", "Not run:"]
         lines += [f"  - {config}: {reason}" for config, reason in result.excluded]

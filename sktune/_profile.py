@@ -16,13 +16,14 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import clone
 
+from ._breakdown import describe_steps
 from ._compat import Interval, openmp_effective_n_threads
 from ._introspect import inspect_layers, unseeded_params
 from ._state import preserved_state
 from ._validation import validate_params
 from .exceptions import InvalidParameterError, WorkloadError
 from .machine import Machine, environment_snapshot, physical_cores, usable_cores
-from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler
+from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler, start_order
 from .recommend import MIN_EFFECT
 from .results import ProfileResult
 from .runner import Runner
@@ -37,6 +38,7 @@ _now = time.perf_counter
 
 
 def _resolve_profilers(profilers):
+    """Profiler instances for timed runs, and those for extra runs only."""
     items = DEFAULT_PROFILERS if profilers is None else profilers
     if isinstance(items, (str, Profiler)):
         items = [items]
@@ -54,8 +56,10 @@ def _resolve_profilers(profilers):
         raise InvalidParameterError(
             "The 'profilers' parameter of profile must include the 'wall' profiler: "
             "recommendations are made on wall-clock time.")
-    # The wall clock starts last and stops first: it measures only the call.
-    return sorted(resolved, key=lambda p: p.name == "wall")
+    resolved = start_order(resolved)
+    timed = [p for p in resolved if not p.extra_run]
+    extra = [p for p in resolved if p.extra_run]
+    return timed, extra
 
 
 def _default_threads():
@@ -108,6 +112,16 @@ def _why_alone(layers, resolved):
 
 
 @contextlib.contextmanager
+def _closing(profilers):
+    """Close every profiler at the end, whatever happened."""
+    try:
+        yield
+    finally:
+        for profiler in profilers:
+            profiler.close()
+
+
+@contextlib.contextmanager
 def _progress_log(verbose):
     """Log progress to stderr while profiling; leave logging as it was after."""
     if not verbose:
@@ -153,7 +167,12 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         Effort: a named level or a number of seconds (a soft limit; at least
         3 repeats always run).
     profilers : list of str or Profiler, default=None
-        Measurements per run; None is ``["cpu", "wall"]``. Must include "wall".
+        Measurements per run, by registry name (see
+        ``sktune.profilers.PROFILERS``) or as instances. None is the default
+        set ``["cpu", "memory", "steps", "threads", "wall"]``, cheap enough to
+        wrap every timed run; "hotspots" and "tracemalloc" are costly and run
+        only once each, untimed, on the as-written and the recommended
+        configuration. Must include "wall".
     min_effect : float, default=0.05
         Smallest relative gain worth recommending a change for.
     random_state : int, default=0
@@ -197,9 +216,9 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         {"min_effect": min_effect, "random_state": random_state, "verbose": verbose},
         "profile")
     budget_settings = resolve_budget(budget)
-    profilers = _resolve_profilers(profilers)
+    profilers, extra_profilers = _resolve_profilers(profilers)
 
-    with preserved_state(), _progress_log(verbose):
+    with preserved_state(), _progress_log(verbose), _closing(profilers + extra_profilers):
         env_before = {**environment_snapshot(), "busy_share": _busy_elsewhere()}
         notes = []
         seeded = clone(estimator)
@@ -269,19 +288,33 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
                        for i, out in runner.outputs.items()}
         env_after = environment_snapshot()
         notes += _environment_notes(env_before, env_after, usable)
-
-    return ProfileResult(
-        candidates=list(candidates), records=runner.records, equivalence=equivalence,
-        machine=machine,
-        workload={"estimator": type(estimator).__name__, "repr": repr(estimator),
-                  "data": workload.signature,
-                  "layers": {"n_jobs_params": list(layers.n_jobs_params),
-                             "joblib_hints": sorted(layers.joblib_hints),
-                             "openmp": layers.openmp, "blas": layers.blas,
-                             "unknown": list(layers.unknown)}},
-        excluded=list(resolved.excluded), notes=notes,
-        search={"budget": budget_settings["name"], "elapsed_s": elapsed,
-                "rounds": state.rounds, "n_runs": len(runner.records),
-                "stop_reason": strategy.stop_reason},
-        environment={"before": env_before, "after": env_after},
-        settings={"min_effect": min_effect, "seed": random_state})
+        fields = dict(
+            candidates=list(candidates), records=runner.records, equivalence=equivalence,
+            machine=machine,
+            workload={"estimator": type(estimator).__name__, "repr": repr(estimator),
+                      "data": workload.signature,
+                      "layers": {"n_jobs_params": list(layers.n_jobs_params),
+                                 "joblib_hints": sorted(layers.joblib_hints),
+                                 "openmp": layers.openmp, "blas": layers.blas,
+                                 "unknown": list(layers.unknown)},
+                      "steps": describe_steps(seeded)},
+            excluded=list(resolved.excluded), notes=notes,
+            search={"budget": budget_settings["name"], "elapsed_s": elapsed,
+                    "rounds": state.rounds, "n_runs": len(runner.records),
+                    "stop_reason": strategy.stop_reason},
+            environment={"before": env_before, "after": env_after},
+            settings={"min_effect": min_effect, "seed": random_state})
+        if extra_profilers:
+            # Costly profilers see the baseline and the recommendation once
+            # each, after every timing that decided the recommendation.
+            best = ProfileResult(**fields).best
+            extra_started = _now()
+            # One run per costly profiler, so that they do not distort each
+            # other; the steps profiler rides along (tracemalloc peaks are per step).
+            companions = [p for p in profilers if p.name in ("steps", "wall")]
+            for index in sorted({0, candidates.index(best)}):
+                for costly in extra_profilers:
+                    logger.info("extra run of %s under %s", candidates[index], costly.name)
+                    runner.extra(index, [costly, *companions])
+            fields["search"]["extra_s"] = _now() - extra_started
+    return ProfileResult(**fields)

@@ -43,6 +43,13 @@ class CandidateStats:
         The error, or how the output differs.
     cold_s : float or None
         Wall time of the first (warm-up) run: the cost of a single cold call.
+    busy_threads : float or None
+        Median number of OS threads kept busy (the "threads" profiler).
+    peak_bytes : float or None
+        Median peak memory of the process tree (the "memory" profiler).
+    extra_bytes : float or None
+        Median of the peak minus the tree's memory just before the call:
+        what the call itself, its workers included, added.
     """
 
     index: int
@@ -52,6 +59,9 @@ class CandidateStats:
     status: str = "ok"
     detail: str = ""
     cold_s: float = None
+    busy_threads: float = None
+    peak_bytes: float = None
+    extra_bytes: float = None
 
     @property
     def median(self):
@@ -108,9 +118,12 @@ def candidate_stats(candidates, records, equivalence):
     """
     stats = []
     for index, config in enumerate(candidates):
-        mine = [r for r in records if r["config"] == index]
+        # Extra runs (costly profilers) never count: they are not timings.
+        mine = [r for r in records if r["config"] == index and r["phase"] != "extra"]
         timed = [r for r in mine if r["phase"] == "timed" and not r.get("error")]
-        errors = [r["error"] for r in mine if r.get("error")]
+        errors = [r["error"] + (f" (in step {r['failed_step']})" if r.get("failed_step")
+                                else "")
+                  for r in mine if r.get("error")]
         warmups = [r for r in mine if r["phase"] == "warmup" and not r.get("error")]
         equivalent, how = equivalence.get(index, (True, ""))
         if errors:
@@ -126,8 +139,16 @@ def candidate_stats(candidates, records, equivalence):
             wall=tuple(r["wall_s"] for r in timed),
             cpu=tuple(r["cpu_s"] for r in timed if r.get("cpu_s") is not None),
             status=status, detail=detail,
-            cold_s=warmups[0]["wall_s"] if warmups else None))
+            cold_s=warmups[0]["wall_s"] if warmups else None,
+            busy_threads=_median_of(timed, "busy_threads"),
+            peak_bytes=_median_of(timed, "mem_peak_bytes"),
+            extra_bytes=_median_of(timed, "mem_extra_bytes")))
     return stats
+
+
+def _median_of(records, key):
+    values = [r[key] for r in records if r.get(key) is not None]
+    return float(np.median(values)) if values else None
 
 
 def _faster_beyond_noise(interval, min_effect):
@@ -220,7 +241,11 @@ def _why_not_others(stats, best, usable_cores):
             continue
         threads = s.config.threads(usable_cores)
         what = f"{s.config.describe()} was {ratio:.1f}x slower"
-        if threads > usable_cores:
+        if s.busy_threads is not None and round(s.busy_threads) > usable_cores:
+            # Measured, not predicted: spinning BLAS/OpenMP threads count too.
+            what += (f": {round(s.busy_threads)} busy threads on {usable_cores} cores "
+                     "oversubscribe the machine")
+        elif threads > usable_cores:
             what += (f": {threads} threads on {usable_cores} cores oversubscribe "
                      "the machine")
         elif s.busy_cores is not None:

@@ -97,9 +97,11 @@ class ProfileResult:
         """One row per run, as a pandas DataFrame.
 
         Columns: the configuration (as text and one column per field),
-        ``phase`` ("warmup" or "timed"), ``repeat`` (index of the timed
-        repeat of that configuration), ``round``, ``wall_s``, ``cpu_s``,
-        ``error``, ``cold`` and ``warnings``.
+        ``phase`` ("warmup", "timed", or "extra" for untimed runs under
+        costly profilers), ``repeat`` (index of the timed repeat of that
+        configuration), ``round``, ``wall_s``, ``cpu_s``, ``error``, ``cold``,
+        ``warnings``, and the scalar fields of the other profilers
+        (``mem_peak_bytes``, ``busy_threads``, ``failed_step``, ...).
         """
         import pandas as pd
 
@@ -109,8 +111,10 @@ class ProfileResult:
             repeat = None
             if r["phase"] == "timed" and not r.get("error"):
                 repeat = n_timed[r["config"]] = n_timed.get(r["config"], -1) + 1
-            rows.append({"config": str(config), **config.to_dict(),
-                         **{k: v for k, v in r.items() if k != "config"},
+            # Nested profiler output (steps, hot spots, pools) has its own tables.
+            flat = {k: v for k, v in r.items()
+                    if k != "config" and (k == "warnings" or not isinstance(v, (list, dict)))}
+            rows.append({"config": str(config), **config.to_dict(), **flat,
                          "repeat": repeat, "config_index": r["config"]})
         return pd.DataFrame(rows)
 
@@ -121,6 +125,13 @@ class ProfileResult:
         -------
         summary : pandas.DataFrame
             Sorted by median time; the recommended row has ``best=True``.
+            Columns: ``config`` and its fields, ``status``, ``n_repeats``,
+            ``median_s``, ``spread``, ``cold_s`` (the first, cold call),
+            ``busy_cores`` (CPU over wall time), ``busy_threads``,
+            ``peak_bytes`` and ``extra_bytes`` (memory of the process tree
+            at its peak, and added during the call), ``speedup``,
+            ``speedup_low``, ``speedup_high``, ``best``, ``detail``. The
+            profiler-derived columns are NaN when their profiler did not run.
         """
         import pandas as pd
 
@@ -133,6 +144,8 @@ class ProfileResult:
                    "n_repeats": len(s.wall), "median_s": s.median,
                    "spread": spread(s.wall) if s.wall else None,
                    "cold_s": s.cold_s, "busy_cores": s.busy_cores,
+                   "busy_threads": s.busy_threads, "peak_bytes": s.peak_bytes,
+                   "extra_bytes": s.extra_bytes,
                    "speedup": None, "speedup_low": None, "speedup_high": None,
                    "best": s.config == self.best, "detail": s.detail}
             if s.wall and base.wall:
@@ -145,6 +158,37 @@ class ProfileResult:
         frame = pd.DataFrame(rows)
         return frame.sort_values("median_s", na_position="last", kind="stable",
                                  ignore_index=True)
+
+    @property
+    def steps(self):
+        """Where the time goes, step by step, as a pandas DataFrame.
+
+        One row per configuration, step path (``columntransformer/num``;
+        ``(root)`` for the whole estimator) and method, with medians over
+        the timed repeats: ``calls``, ``seconds`` (inclusive),
+        ``mean_seconds``, ``self_seconds`` and ``share`` (self time over the
+        trial's wall time). Empty without the "steps" profiler.
+        """
+        from ._breakdown import steps_frame
+
+        return steps_frame(self)
+
+    @property
+    def hotspots(self):
+        """Top functions of the extra "hotspots" runs, as a pandas DataFrame.
+
+        Empty unless ``profile(..., profilers=[..., "hotspots"])`` was used.
+        """
+        from .profilers.hotspots import hotspots_frame
+
+        return hotspots_frame(self.records, self.candidates)
+
+    @property
+    def hotspot_libraries(self):
+        """Own time per library in the extra "hotspots" runs, as a DataFrame."""
+        from .profilers.hotspots import library_frame
+
+        return library_frame(self.records, self.candidates)
 
     # -- using the answer -----------------------------------------------------
     def apply(self, X=None):

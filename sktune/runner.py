@@ -53,8 +53,9 @@ class Runner:
         self._pool_after = {}
 
     # -- one call ---------------------------------------------------------
-    def _trial(self, index, phase, round_=None):
+    def _trial(self, index, phase, round_=None, profilers=None):
         config = self.candidates[index]
+        profilers = self.profilers if profilers is None else profilers
         record = {"config": index, "phase": phase, "round": round_,
                   "wall_s": None, "cpu_s": None, "error": None, "cold": False,
                   "warnings": []}
@@ -63,6 +64,8 @@ class Runner:
             # configure() and apply() can fail too (a backend joblib refuses):
             # that fails this candidate, not the whole run.
             estimator = config.configure(self.workload.estimator)
+            for profiler in profilers:
+                estimator = profiler.instrument(estimator)
             with config.apply(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 prepared = self.workload.prepare(estimator)
@@ -70,7 +73,7 @@ class Runner:
                 pool_before = loky_executor_state()
                 started = []
                 try:
-                    for profiler in self.profilers:
+                    for profiler in profilers:
                         profiler.start()
                         started.append(profiler)
                     fitted, result = self.workload.call(prepared)
@@ -123,3 +126,19 @@ class Runner:
                 break
             record["phase"] = "warmup"  # the pool restarted inside the timing
         return None if record["error"] or record["phase"] != "timed" else record
+
+    def extra(self, index, profilers):
+        """One untimed run of candidate ``index`` under costly ``profilers``.
+
+        Warmed up first if needed, so that what the profilers see is the
+        steady state that was timed. Returns the record (phase "extra").
+        """
+        if index in self.failed or (self.needs_warmup(index)
+                                    and self.warm_up(index)["error"]):
+            return None
+        record = self._trial(index, "extra", profilers=profilers)
+        if record["error"] and self.failed.get(index) == record["error"]:
+            # A failure seen only under a costly profiler says nothing about
+            # the timed runs: keep it on the record, not on the candidate.
+            del self.failed[index]
+        return record

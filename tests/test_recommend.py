@@ -109,6 +109,19 @@ def test_choose_explains_oversubscription():
     assert "4 threads on 2 cores oversubscribe" in rec.explanation
 
 
+def test_choose_names_measured_oversubscription():
+    # Check that busy threads measured by the threads profiler (injected
+    # figures) name oversubscription even where the config asks for no more
+    # threads than cores (spinning BLAS threads in each worker, say).
+    stats = _stats((BASE, _noisy(1.0), "ok"), (THREADS, _noisy(0.5, seed=1), "ok"),
+                   (LOKY, _noisy(0.9, seed=2), "ok"))
+    stats[2] = CandidateStats(index=2, config=LOKY, wall=stats[2].wall, busy_threads=4.2)
+    rec = choose(stats, usable_cores=2)
+    assert "4 busy threads on 2 cores oversubscribe" in rec.explanation
+    stats[2] = CandidateStats(index=2, config=LOKY, wall=stats[2].wall, busy_threads=2.0)
+    assert "oversubscribe" not in choose(stats, usable_cores=2).explanation
+
+
 def test_candidate_stats_from_records():
     # Check that warm-ups are excluded from statistics (checklist 14), errors
     # and differing outputs set the status, and cold costs are kept (item 15).
