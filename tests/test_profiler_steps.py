@@ -141,13 +141,17 @@ def test_self_times_add_up_with_a_fake_clock(monkeypatch):
     assert record["failed_step"] is None
 
 
-def test_grid_search_inner_fits_come_back_from_loky_workers():
+# multiprocessing forks its pool inside GridSearchCV.fit: the children
+# inherit a stack of timed frames that must not make their calls "inner".
+# (Nothing here runs OpenMP in the children, so the fork is safe.)
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_grid_search_inner_fits_come_back_from_workers(backend):
     X, y = make_classification(n_samples=300, n_features=8, random_state=0)
     search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
                           {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=4, n_jobs=2)
     profiler = StepsProfiler()
     try:
-        with parallel_config(backend="loky"):
+        with parallel_config(backend=backend):
             _, record = _run(profiler, search, lambda est: est.fit(X, y))
             # A second trial reads only its own events from the workers' files.
             _, again = _run(profiler, search, lambda est: est.fit(X, y))

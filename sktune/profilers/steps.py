@@ -103,7 +103,7 @@ class _Sink:
         self.offsets = {}  # owner: file name -> bytes already read or skipped
 
     def add(self, event, outermost=True):
-        if os.getpid() == self.owner_pid:
+        if _pid == self.owner_pid:
             self.events.append(event)  # list.append is atomic across threads
             return
         with self.lock:  # another thread of the worker may flush meanwhile
@@ -118,12 +118,12 @@ class _Sink:
 
     def _fd(self):
         global _worker_file
-        key = (self.spec, os.getpid())  # a forked child must not share its parent's
+        key = (self.spec, _pid)  # a forked child must not share its parent's
         if _worker_file is None or _worker_file[0] != key:
-            if _worker_file is not None and _worker_file[0][1] == os.getpid():
+            if _worker_file is not None and _worker_file[0][1] == _pid:
                 os.close(_worker_file[1])  # one file open at a time per process
             _worker_file = None
-            path = os.path.join(self.directory, f"{os.getpid()}.events")
+            path = os.path.join(self.directory, f"{_pid}.events")
             _worker_file = (key, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         return _worker_file[1]
 
@@ -161,6 +161,20 @@ def _as_dict(event):
 
 
 _worker_file = None  # ((spec, pid), descriptor) of the events file this worker appends to
+_pid = os.getpid()  # os.getpid() is a system call; a forked child updates this
+
+
+def _after_fork():
+    # A child forked inside a timed call (the multiprocessing backend forks
+    # its pool from GridSearchCV.fit) inherits the parent's stack of frames:
+    # its own calls would never be outermost, so never written.
+    global _pid
+    _pid = os.getpid()
+    _local.stack = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _sink(spec):
@@ -227,7 +241,14 @@ def exit_frame(frame, seconds=0.0):
 
 # -- the timed subclass --------------------------------------------------------
 def _timed_call(cls, method, bound, args, kwargs):
-    frame = enter_frame()
+    # enter_frame/exit_frame inlined for the common case (no tracemalloc):
+    # this runs for every step call, ~1500 times a second in a grid search.
+    stack = _stack()
+    if tracemalloc.is_tracing():
+        frame = enter_frame()
+    else:
+        frame = Frame()
+        stack.append(frame)
     error = None
     start = _clock()
     try:
@@ -237,9 +258,15 @@ def _timed_call(cls, method, bound, args, kwargs):
         raise
     finally:
         seconds = _clock() - start
-        alloc = exit_frame(frame, seconds)
+        if frame.traced_at_entry is None and stack and stack[-1] is frame:
+            stack.pop()
+            if stack:
+                stack[-1].child_seconds += seconds
+            alloc = None
+        else:
+            alloc = exit_frame(frame, seconds)
         event = (cls._sktune_path, method, seconds, seconds - frame.child_seconds, alloc, error)
-        _sink(cls._sktune_spec).add(event, outermost=not _stack())
+        _sink(cls._sktune_spec).add(event, outermost=not stack)
 
 
 class _Timed:
