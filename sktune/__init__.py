@@ -24,6 +24,7 @@ from .exceptions import (
     EngineNotAvailableError,
     InvalidConfigError,
     InvalidParameterError,
+    ProfilerError,
     SktuneError,
     SktuneWarning,
     WorkloadError,
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidConfigError",
     "WorkloadError",
     "EngineNotAvailableError",
+    "ProfilerError",
     "SktuneWarning",
     "__version__",
 ]

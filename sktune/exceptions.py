@@ -11,6 +11,7 @@ __all__ = [
     "InvalidConfigError",
     "WorkloadError",
     "EngineNotAvailableError",
+    "ProfilerError",
     "SktuneWarning",
 ]
 
@@ -41,6 +42,16 @@ class WorkloadError(SktuneError, ValueError):
 
 class EngineNotAvailableError(SktuneError, ImportError):
     """An explicitly requested compiled engine (Cython, Numba) is not available."""
+
+
+class ProfilerError(SktuneError, RuntimeError):
+    """A profiler plug-in raised in ``instrument``, ``start`` or ``stop``.
+
+    A broken profiler says nothing about the configuration it wrapped, so
+    :func:`sktune.profile` stops (after stopping the other profilers and
+    restoring every setting) instead of recording a failed candidate. The
+    profiler's own exception is chained as ``__cause__``.
+    """
 
 
 class SktuneWarning(UserWarning):

@@ -10,7 +10,9 @@ warm-up and repeated. It never analyses: statistics live elsewhere.
 
 A trial that raises is recorded with its error and the configuration is
 not run again; ``KeyboardInterrupt`` and other ``BaseException`` propagate
-after every setting has been restored.
+after every setting has been restored. A profiler that raises is not the
+configuration's fault: every started profiler is still stopped, then a
+:class:`~sktune.exceptions.ProfilerError` naming it propagates.
 """
 
 import gc
@@ -18,11 +20,51 @@ import logging
 import warnings
 
 from ._compat import loky_executor_state
+from .exceptions import ProfilerError
 
 logger = logging.getLogger("sktune")
 
 #: A timed repeat that restarted the pool is retried at most this many times.
 _MAX_COLD_RETRIES = 2
+
+
+#: Record fields the runner owns; a profiler may not overwrite them.
+_RUNNER_FIELDS = frozenset({"config", "phase", "round", "error", "cold", "warnings"})
+
+
+def _guarded(profiler, method, *args):
+    """Call a profiler hook; its own failure becomes a :class:`ProfilerError`."""
+    try:
+        return getattr(profiler, method)(*args)
+    except Exception as exc:
+        raise ProfilerError(
+            f"The {profiler.name!r} profiler ({type(profiler).__name__}) raised in "
+            f"{method}(): {type(exc).__name__}: {exc}") from exc
+
+
+def _stop_all(started, record):
+    """Stop ``started`` profilers in reverse order, every one even if some raise.
+
+    The fields they return go into ``record``; the first failure is raised
+    once all are stopped, so no sampler thread or cProfile hook is left on.
+    """
+    first = None
+    for profiler in reversed(started):
+        try:
+            fields = _guarded(profiler, "stop")
+        except ProfilerError as exc:
+            first = first or exc
+            continue
+        if not isinstance(fields, dict) or _RUNNER_FIELDS & set(fields):
+            got = (f"the runner's own fields {sorted(_RUNNER_FIELDS & set(fields))}"
+                   if isinstance(fields, dict) else type(fields).__name__)
+            first = first or ProfilerError(
+                f"The {profiler.name!r} profiler ({type(profiler).__name__}) must "
+                f"return a dict of its own fields from stop(). Got {got} instead.")
+            continue
+        record.update(fields)
+    if first is not None:
+        raise first
 
 
 class Runner:
@@ -65,7 +107,7 @@ class Runner:
             # that fails this candidate, not the whole run.
             estimator = config.configure(self.workload.estimator)
             for profiler in profilers:
-                estimator = profiler.instrument(estimator)
+                estimator = _guarded(profiler, "instrument", estimator)
             with config.apply(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 prepared = self.workload.prepare(estimator)
@@ -74,17 +116,18 @@ class Runner:
                 started = []
                 try:
                     for profiler in profilers:
-                        profiler.start()
+                        _guarded(profiler, "start")
                         started.append(profiler)
                     fitted, result = self.workload.call(prepared)
                 finally:
-                    for profiler in reversed(started):
-                        record.update(profiler.stop())
+                    _stop_all(started, record)
                 pool_after = loky_executor_state()
                 record["cold"] = pool_after is not None and pool_after != pool_before
                 self._pool_after[index] = pool_after
                 if phase == "timed" and index not in self.outputs:
                     self.outputs[index] = self.workload.output(fitted, result)
+        except ProfilerError:
+            raise  # a broken plug-in says nothing about this configuration
         except Exception as exc:  # a failing candidate must not end the run
             record["error"] = f"{type(exc).__name__}: {exc}"
             self.failed[index] = record["error"]

@@ -47,7 +47,31 @@ def register_profiler(name, profiler_cls):
     name : str
         Lowercase registry key, used in ``profile(..., profilers=[name])``.
     profiler_cls : type
-        A subclass of :class:`Profiler`, instantiated without arguments.
+        A subclass of :class:`Profiler`, instantiated without arguments. An
+        instance whose class sets no ``name`` takes ``name``.
+
+    Notes
+    -----
+    As with joblib's ``register_parallel_backend``, registering an existing
+    name replaces the class registered under it. The record fields that
+    ``stop`` returns must not reuse the runner's own (``config``, ``phase``,
+    ``round``, ``error``, ``cold``, ``warnings``).
+
+    Examples
+    --------
+    >>> import resource
+    >>> from sktune.profilers import Profiler, register_profiler
+    >>> class MinorFaults(Profiler):
+    ...     name = "minor_faults"
+    ...     def start(self):
+    ...         self._before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    ...     def stop(self):
+    ...         now = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    ...         return {"minor_faults": now - self._before}
+    >>> register_profiler("minor_faults", MinorFaults)
+    >>> # sktune.profile(estimator, X, y, profilers=["wall", "cpu", "minor_faults"])
+    >>> from sktune.profilers import PROFILERS
+    >>> del PROFILERS["minor_faults"]
     """
     if not isinstance(name, str) or not name:
         raise InvalidParameterError(
@@ -73,9 +97,13 @@ def start_order(profilers):
 def get_profiler(name):
     """Return a new instance of the profiler registered as ``name``."""
     try:
-        return PROFILERS[name]()
+        cls = PROFILERS[name]
     except KeyError:
         raise InvalidParameterError(invalid_choice("profiler", name, PROFILERS)) from None
+    profiler = cls()
+    if profiler.name is None:
+        profiler.name = name  # a class registered without a name of its own
+    return profiler
 
 
 register_profiler(WallClockProfiler.name, WallClockProfiler)
