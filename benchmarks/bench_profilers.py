@@ -17,9 +17,12 @@ workers) this script, in one process run,
    wall-only runs with a 95% bootstrap interval.
 
 Costly profilers run only in extra, untimed runs; their ratios are shown
-for information. A full run takes about 12 minutes on 2 cores::
+for information. Each workload is first scaled up (more rows, trees or grid
+candidates) until one unprofiled fit takes about 1.25 s on this machine. A
+full run takes about 13 minutes on 2 cores::
 
-    python benchmarks/bench_profilers.py [--only pipeline] [--repeats 15] [--json out.json]
+    python benchmarks/bench_profilers.py [--only pipeline] [--repeats 15]
+                                         [--target-seconds 1.25] [--json out.json]
 """
 
 import argparse
@@ -57,6 +60,9 @@ DEFAULT_REPEATS = 15
 TARGET_OVERHEAD = 1.03
 #: ... on workloads of at least this many seconds.
 MIN_WORKLOAD_S = 1.0
+#: Workloads are scaled up (never down) until one fit takes about this long,
+#: so that they meet MIN_WORKLOAD_S on a faster machine too.
+TARGET_WORKLOAD_S = 1.25
 
 
 def python_loop(X):
@@ -70,10 +76,11 @@ def python_loop(X):
     return out
 
 
-# Sizes: one as-written fit takes 1-1.5 s on the 2-core AMD EPYC VM.
-def pipeline():
+# Sizes at scale 1: one as-written fit takes 1-1.5 s on the 2-core AMD EPYC
+# VM. On a faster machine ``calibrate`` scales them up to TARGET_WORKLOAD_S.
+def pipeline(scale=1.0):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(170000, 5))
+    X = rng.normal(size=(round(170000 * scale), 5))
     X[:, 4] = rng.integers(0, 4, size=len(X))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     ct = ColumnTransformer([("num", StandardScaler(), [0, 1, 2, 3]),
@@ -82,17 +89,39 @@ def pipeline():
                          FunctionTransformer(python_loop), LogisticRegression()), X, y
 
 
-def forest():
+def forest(scale=1.0):
     X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
-    return RandomForestClassifier(n_estimators=150, n_jobs=2, random_state=0), X, y
+    return RandomForestClassifier(n_estimators=round(150 * scale), n_jobs=2,
+                                  random_state=0), X, y
 
 
-def search():
+def search(scale=1.0):
+    # Scaled by the number of candidates, not the data, so that the rate of
+    # inner fits (the steps profiler's cost) stays that of a dense search.
     X, y = make_classification(n_samples=3000, n_features=20, random_state=0)
-    grid = {"logisticregression__C": np.logspace(-3, 3, 28)}
+    grid = {"logisticregression__C": np.logspace(-3, 3, round(28 * scale))}
     est = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), grid,
                        cv=5, n_jobs=2)
     return est, X, y
+
+
+def describe(name, estimator, X):
+    """The size that ``calibrate`` chose, in words."""
+    if name == "forest":
+        return f"{estimator.n_estimators} trees"
+    if name == "search":
+        n = len(estimator.param_grid["logisticregression__C"])
+        return f"{n} candidates x {estimator.cv} folds"
+    return f"{X.shape[0]} rows"
+
+
+def calibrate(name, target_s):
+    """Scale of workload ``name`` whose as-written fit takes about ``target_s``."""
+    estimator, X, y = WORKLOADS[name]()
+    runner = Runner(Workload(estimator, X, y, "fit"), [Config()], [get_profiler("wall")])
+    runner.warm_up(0)
+    seconds = float(np.median([runner.visit(0, i)["wall_s"] for i in range(3)]))
+    return max(1.0, target_s / seconds)
 
 
 WORKLOADS = {"pipeline": pipeline, "forest": forest, "search": search}
@@ -106,8 +135,10 @@ PROFILER_SETS = {
 }
 
 
-def run_workload(name, n_repeats, rng):
-    estimator, X, y = WORKLOADS[name]()
+def run_workload(name, n_repeats, rng, target_s):
+    scale = calibrate(name, target_s)
+    estimator, X, y = WORKLOADS[name](scale)
+    print(f"[{name}] scale {scale:.2f}: {describe(name, estimator, X)}", file=sys.stderr)
     workload = Workload(estimator, X, y, "fit")
     runners, times = {}, {}
     for label, names in PROFILER_SETS.items():
@@ -133,7 +164,8 @@ def run_workload(name, n_repeats, rng):
     rows = []
     for label in PROFILER_SETS:
         ci = ratio_interval(times[label], base)  # profiled / unprofiled
-        rows.append({"workload": name, "profilers": label,
+        rows.append({"workload": name, "size": describe(name, estimator, X),
+                     "profilers": label,
                      "median_s": float(np.median(times[label])),
                      "spread": spread(times[label]), "ratio": ci.value,
                      "low": ci.low, "high": ci.high, "times": times[label]})
@@ -162,6 +194,8 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(WORKLOADS))
     parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target-seconds", type=float, default=TARGET_WORKLOAD_S,
+                        help="scale workloads up until one fit takes this long")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     names = args.only.split(",")
@@ -174,7 +208,9 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.2f}")
     rows = []
     for name in names:
-        rows += run_workload(name, args.repeats, rng)
+        rows += run_workload(name, args.repeats, rng, args.target_seconds)
+    print("sizes: " + "; ".join(f"{r['workload']} {r['size']}" for r in rows
+                                if r["profilers"] == "wall only"))
     ok = report(rows, args.repeats)
     if args.json:
         with open(args.json, "w") as f:
