@@ -50,7 +50,7 @@ except ImportError:  # a source checkout, not installed: use the tree's copy
 from sktune import Config
 from sktune._stats import ratio_interval, spread
 from sktune.profilers import DEFAULT_PROFILERS, get_profiler, start_order
-from sktune.runner import Runner
+from sktune.runner import Runner, close_all
 from sktune.workload import Workload
 
 #: Interleaved rounds: the issue's 3% target needs the median's noise well
@@ -158,8 +158,7 @@ def run_workload(name, n_repeats, rng, target_s):
             print(f"[{name}] round {round_ + 1}/{n_repeats}", file=sys.stderr)
     finally:
         for runner in runners.values():
-            for profiler in runner.profilers:
-                profiler.close()
+            close_all(runner.profilers)
     base = times["wall only"]
     rows = []
     for label in PROFILER_SETS:

@@ -21,12 +21,12 @@ from ._compat import Interval, openmp_effective_n_threads
 from ._introspect import inspect_layers, unseeded_params
 from ._state import preserved_state
 from ._validation import validate_params
-from .exceptions import InvalidParameterError, WorkloadError
+from .exceptions import InvalidParameterError, ProfilerError, WorkloadError
 from .machine import Machine, environment_snapshot, physical_cores, usable_cores
 from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler, start_order
 from .recommend import MIN_EFFECT
 from .results import ProfileResult
-from .runner import Runner
+from .runner import Runner, close_all
 from .search import AdaptiveSearch, SearchState, resolve_budget
 from .space import ConfigSpace
 from .workload import Workload, compare_outputs
@@ -116,9 +116,13 @@ def _closing(profilers):
     """Close every profiler at the end, whatever happened."""
     try:
         yield
-    finally:
-        for profiler in profilers:
-            profiler.close()
+    except BaseException:
+        # What is propagating (a Ctrl-C, a profiler's own error) matters
+        # more than a failure to close.
+        with contextlib.suppress(ProfilerError):
+            close_all(profilers)
+        raise
+    close_all(profilers)
 
 
 @contextlib.contextmanager

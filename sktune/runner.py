@@ -67,6 +67,18 @@ def _stop_all(started, record):
         raise first
 
 
+def close_all(profilers):
+    """Close every profiler, even if some raise; then raise the first failure."""
+    first = None
+    for profiler in profilers:
+        try:
+            _guarded(profiler, "close")
+        except ProfilerError as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+
+
 class Runner:
     """Runs trials of one workload in this process.
 

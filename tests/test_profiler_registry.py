@@ -179,3 +179,32 @@ def test_an_extra_run_profiler_never_wraps_a_timed_run(registry):
                             profilers=["wall", "costly_faults"])
     with_field = [r for r in result.records if "minor_faults" in r]
     assert with_field and all(r["phase"] == "extra" for r in with_field)
+
+
+def test_a_profiler_failing_to_close_does_not_leave_others_open():
+    class BrokenClose(Spy):
+        name = "broken_close"
+
+        def close(self):
+            super().close()
+            raise ValueError("close failed")
+
+    broken, spy = BrokenClose(), Spy()
+    X, y = _data()
+    before = _state()
+    with pytest.raises(ProfilerError, match="'broken_close'.*raised in close"):
+        sktune.profile(Ridge(), X, y, budget="quick", profilers=[broken, "memory", spy, "wall"])
+    assert broken.calls["close"] == spy.calls["close"] == 1
+    assert _state() == before
+
+
+def test_a_close_failure_does_not_hide_the_error_that_stopped_the_run():
+    class BrokenBoth(BrokenStop):
+        name = "broken_both"
+
+        def close(self):
+            raise ValueError("close failed too")
+
+    X, y = _data()
+    with pytest.raises(ProfilerError, match="raised in stop"):
+        sktune.profile(Ridge(), X, y, budget="quick", profilers=[BrokenBoth(), "wall"])
