@@ -73,7 +73,9 @@ def steps_frame(result):
     ``seconds`` is inclusive (a pipeline's time includes its steps'),
     ``self_seconds`` excludes timed steps called from it in the same
     thread, and ``share`` is ``self_seconds`` over the trial's wall time,
-    so the shares of a sequential pipeline add up to about 1. Steps run
+    so the shares of a sequential pipeline add up to about 1 (exactly so in
+    each repeat; the medians of a noisy run, each from its own repeat, add
+    up only roughly). Steps run
     concurrently (``n_jobs`` in a ``ColumnTransformer``, worker processes)
     can add up to more. ``calls`` counts calls per trial, e.g. a
     ``GridSearchCV``'s inner fits at step ``estimator``, method ``fit``.
