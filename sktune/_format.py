@@ -105,7 +105,8 @@ def format_result(result):
     width = max([46] + [len(c) for c in summary["config"]])
     lines += ["", "Candidates (median of interleaved, warmed-up repeats; 'first' is the "
                   "first, cold call; 'busy' is CPU time over wall time, 'thr' the busy "
-                  "threads, 'peak' the memory of the process tree and 'added' its "
+                  "threads ('-' where they ended within the call and could not be "
+                  "counted), 'peak' the memory of the process tree and 'added' its "
                   "growth during the call):",
               f"    {'configuration':<{width}} {'median':>9} {'speedup [95% CI]':>20} "
               f"{'busy':>5} {'thr':>4} {'peak':>9} {'added':>9} {'first':>9}  status"]

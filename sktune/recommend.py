@@ -147,8 +147,12 @@ def candidate_stats(candidates, records, equivalence):
 
 
 def _median_of(records, key):
-    values = [r[key] for r in records if r.get(key) is not None]
-    return float(np.median(values)) if values else None
+    """Median of ``key`` over the records that have it; None if most say None (unknown)."""
+    measured = [r[key] for r in records if key in r]
+    values = [v for v in measured if v is not None]
+    if not values or 2 * len(values) < len(measured):
+        return None
+    return float(np.median(values))
 
 
 def _faster_beyond_noise(interval, min_effect):

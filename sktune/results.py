@@ -131,7 +131,10 @@ class ProfileResult:
             ``peak_bytes`` and ``extra_bytes`` (memory of the process tree
             at its peak, and added during the call), ``speedup``,
             ``speedup_low``, ``speedup_high``, ``best``, ``detail``. The
-            profiler-derived columns are NaN when their profiler did not run.
+            profiler-derived columns are NaN when their profiler did not run,
+            and ``busy_threads`` also when most of the work ran in threads or
+            processes that ended within the call (joblib's threading and
+            multiprocessing backends), whose number cannot be known.
         """
         import pandas as pd
 

@@ -60,7 +60,7 @@ def test_threads_profiler_counts_new_and_ignores_vanished_threads():
     record = _record(before, after, wall=1.0, usable_cores=2)
     assert record["busy_threads"] == 2  # (1, 1) and the new (2, 7)
     assert record["thread_parallelism"] == pytest.approx(1.0 + 0.05 + 0.9 + 0.3)
-    assert record["ended_threads_cpu_s"] == 0.0  # no process totals given
+    assert record["ended_cpu_s"] == 0.0  # no process totals given
     assert record["n_threads"] == 4
     assert record["n_processes"] == 2
     assert record["oversubscribed"] is False
@@ -78,11 +78,41 @@ def test_threads_profiler_ended_threads_cpu_from_process_totals():
              (2, None): 4.5, (2, 5): 3.7,
              (3, None): 0.6}
     record = _record(before, after, wall=1.0, usable_cores=2)
-    assert record["ended_threads_cpu_s"] == pytest.approx(0.7 + 0.8 + 0.6)
-    assert record["busy_threads"] == 2
+    assert record["ended_cpu_s"] == pytest.approx(0.7 + 0.8 + 0.6)
+    # Two live busy threads, but 2.1 s ran in threads no longer there: the
+    # count is unknown, not 2.
+    assert record["busy_threads"] is None
+    assert record["oversubscribed"] is None
     assert record["thread_parallelism"] == pytest.approx(1.2 + 0.7)
     assert record["n_threads"] == 2
     assert record["n_processes"] == 3
+    json.dumps(record)
+
+
+@pytest.mark.parametrize("ended, live, cores, busy", [
+    (0.49, [1.0, 1.0], 2, 2),     # under half a core ended: the live count stands
+    (0.5, [1.0, 1.0], 2, None),   # half a core or more: unknown
+    (0.8, [0.9, 0.9, 0.9], 2, 3),  # the live threads alone prove oversubscription
+])
+def test_threads_profiler_busy_threads_unknown_when_much_ran_in_ended_threads(
+        ended, live, cores, busy):
+    before = {(1, None): 10.0, **{(1, tid): 1.0 for tid in range(len(live))}}
+    after = {(1, None): 10.0 + sum(live) + ended,
+             **{(1, tid): 1.0 + cpu for tid, cpu in enumerate(live)}}
+    record = _record(before, after, wall=1.0, usable_cores=cores)
+    assert record["busy_threads"] == busy
+    assert record["oversubscribed"] == (None if busy is None else busy > cores)
+
+
+def test_threads_profiler_reaped_children_count_as_ended():
+    # A child process that ran and was waited for during the call shows in
+    # ended_cpu_s through the REAPED total, and is not a process of the tree.
+    before = {threads_mod.REAPED: 5.0, (1, None): 2.0, (1, 1): 2.0}
+    after = {threads_mod.REAPED: 6.5, (1, None): 2.1, (1, 1): 2.1}
+    record = _record(before, after, wall=1.0, usable_cores=2)
+    assert record["ended_cpu_s"] == pytest.approx(1.5)
+    assert record["n_processes"] == 1
+    assert record["busy_threads"] is None
 
 
 @pytest.mark.parametrize(
@@ -138,7 +168,7 @@ def test_process_tree_thread_times_skips_vanished_process(monkeypatch, exc):
                         lambda self, recursive=False: [Gone()])
     times = process_tree_thread_times()
     assert times
-    assert {pid for pid, _ in times} == {psutil.Process().pid}
+    assert {pid for pid, _ in times} == {psutil.Process().pid, threads_mod.REAPED[0]}
     assert threading.get_native_id() in {tid for _, tid in times}
 
 
@@ -258,8 +288,9 @@ def test_threads_profiler_counts_loky_worker_threads():
 
 @pytest.mark.slow
 def test_threads_profiler_reports_threads_that_ended():
-    # Check that a thread born and ended during the call is not a busy thread
-    # but its CPU time shows in ended_threads_cpu_s.
+    # Check that a thread born and ended during the call is not counted as
+    # a live thread, its CPU time shows in ended_cpu_s, and the busy-thread
+    # count is unknown rather than 0.
     profiler = ThreadsProfiler()
     worker = threading.Thread(target=_spin, args=(0.3,))
     _settle()
@@ -267,5 +298,22 @@ def test_threads_profiler_reports_threads_that_ended():
     worker.start()
     worker.join()
     record = profiler.stop()
-    assert record["ended_threads_cpu_s"] > 0.15, record
-    assert record["busy_threads"] == 0, record
+    assert record["ended_cpu_s"] > 0.15, record
+    assert record["busy_threads"] is None, record
+
+
+@pytest.mark.slow
+def test_threads_profiler_reports_child_processes_that_ended():
+    # A child process that spins and is waited for inside the call.
+    import subprocess
+    import sys
+
+    profiler = ThreadsProfiler()
+    _settle()
+    profiler.start()
+    subprocess.run([sys.executable, "-c",
+                    "import time\nend = time.perf_counter() + 0.4\n"
+                    "while time.perf_counter() < end: pass"], check=True)
+    record = profiler.stop()
+    assert record["ended_cpu_s"] > 0.3, record
+    assert record["busy_threads"] is None, record

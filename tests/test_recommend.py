@@ -257,3 +257,16 @@ def test_adaptive_search_skips_candidates_without_timings():
 def test_resolve_budget_accepts_numpy_numbers():
     # Check that a numpy number of seconds is a valid budget.
     assert resolve_budget(np.int64(30))["seconds"] == 30.0
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([2, 2, 3], 2.0),
+    ([None, 2, 4], 3.0),      # one repeat could not count: the others stand
+    ([None, None, 2], None),  # most could not: unknown, not 2
+    ([], None),
+])
+def test_profiler_figures_are_unknown_when_most_repeats_could_not_measure(values, expected):
+    from sktune.recommend import _median_of
+
+    records = [{"busy_threads": v} for v in values] + [{"wall_s": 1.0}]  # no threads profiler
+    assert _median_of(records, "busy_threads") == expected

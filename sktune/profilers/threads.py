@@ -32,6 +32,16 @@ from .base import Profiler
 # other processes also load.
 _BUSY_SHARE = 0.6
 
+# When threads or child processes that ended before ``stop`` ran at least
+# this many cores' worth of the call (joblib's threading and multiprocessing
+# backends end their pools with each ``Parallel`` call), the busy threads
+# that are still alive undercount: the count is reported as unknown (None)
+# rather than as a misleading 0 next to 1.8 busy cores.
+_UNSEEN_CORES = 0.5
+
+#: Key of the CPU time of the calling process's reaped children in a snapshot.
+REAPED = ("reaped", None)
+
 
 def process_tree_thread_times() -> dict:
     """CPU seconds (user + system) of every live OS thread of the process tree.
@@ -41,15 +51,18 @@ def process_tree_thread_times() -> dict:
     times : dict
         ``{(pid, tid): cpu_seconds}`` for each thread of the calling process
         and of every live descendant, plus ``{(pid, None): cpu_seconds}``, the
-        whole process's CPU time (which keeps that of its ended threads). A
-        process that exits, turns zombie or cannot be read between listing
-        and reading is skipped. Times have the kernel's clock-tick
-        resolution (10 ms on Linux) per thread.
+        whole process's CPU time (which keeps that of its ended threads), and
+        under :data:`REAPED` the CPU time of the calling process's children
+        that ended and were waited for (``os.times``). A process that exits,
+        turns zombie or cannot be read between listing and reading is
+        skipped. Times have the kernel's clock-tick resolution (10 ms on
+        Linux) per thread.
     """
     import psutil
 
     me = psutil.Process(os.getpid())
-    times = {}
+    reaped = os.times()
+    times = {REAPED: reaped.children_user + reaped.children_system}
     for proc in [me, *me.children(recursive=True)]:
         try:
             total = proc.cpu_times()
@@ -91,12 +104,14 @@ class ThreadsProfiler(Profiler):
 
     - ``busy_threads``: threads that kept a core busy for most of the call,
       counted relative to their fair share when more threads than cores ran
-      (see ``_BUSY_SHARE``);
+      (see ``_BUSY_SHARE``); None (unknown) when ended threads or processes
+      ran half a core's worth of the call or more, unless the live ones
+      alone exceed the usable cores;
     - ``thread_parallelism``: the threads' summed CPU time over the wall time,
       the number of cores busy on average;
-    - ``ended_threads_cpu_s``: CPU seconds of threads that ended before
-      ``stop``, which ``busy_threads`` and ``thread_parallelism`` cannot see
-      (see Notes);
+    - ``ended_cpu_s``: CPU seconds of threads and child processes that
+      ended before ``stop``, which ``busy_threads`` and
+      ``thread_parallelism`` cannot see (see Notes);
     - ``n_threads``, ``n_processes``: OS threads and processes in the tree at
       ``stop``;
     - ``threadpools``: ``{"user_api", "internal_api", "num_threads"}`` of each
@@ -104,7 +119,8 @@ class ThreadsProfiler(Profiler):
       the same values merged). Limits are per calling thread for OpenMP and
       MKL (PITFALLS.md section 3.2), so this is what the trial's thread saw;
       workers' pools may differ;
-    - ``oversubscribed``: whether ``busy_threads`` exceeds the usable cores.
+    - ``oversubscribed``: whether ``busy_threads`` exceeds the usable cores
+      (None when ``busy_threads`` is).
 
     Parameters
     ----------
@@ -123,12 +139,16 @@ class ThreadsProfiler(Profiler):
     Threads born during the call count from 0 (as does a thread id reused
     with less CPU time than its predecessor). Threads that ended before
     ``stop`` are lost to ``busy_threads`` and ``thread_parallelism``; their
-    CPU time shows, summed, in ``ended_threads_cpu_s`` (the process's CPU
-    time minus its live threads', so within about 10 ms per thread: the
-    clock-tick resolution). This matters for joblib's "threading" backend,
-    whose pool threads, and the OpenMP teams they started, end with each
-    ``Parallel`` call. Processes that ended before ``stop`` are lost
-    entirely; ``cpu_s`` (the "cpu" profiler) is the figure for total CPU.
+    CPU time shows, summed, in ``ended_cpu_s`` (the process's CPU time minus
+    its live threads', so within about 10 ms per thread: the clock-tick
+    resolution), with that of the children the calling process reaped
+    (``os.times``; a descendant's exited child counts only once its parent
+    reaped it). This matters for joblib's "threading" backend, whose pool
+    threads, and the OpenMP teams they started, end with each ``Parallel``
+    call, and for the "multiprocessing" backend, whose pool does too; the
+    number of threads behind that CPU time cannot be known, hence a None
+    ``busy_threads``. ``cpu_s`` (the "cpu" profiler) is the figure for total
+    CPU.
 
     Spin-waiting counts: OpenBLAS threads busy-wait after a call and libgomp
     spins after a parallel region (PITFALLS.md sections 3.4 and 7). Such
@@ -175,18 +195,21 @@ class ThreadsProfiler(Profiler):
             live[pid] = live.get(pid, 0.0) + delta
         # A process's CPU time keeps that of its ended threads: what its live
         # threads do not explain ran in threads that ended during the call.
+        # REAPED has no live threads: all of its growth ran in ended children.
         ended = 0.0
         for (pid, tid), cpu in after.items():
             if tid is None:
                 ended += max(0.0, cpu - before.get((pid, None), 0.0) - live.get(pid, 0.0))
         cores = self._cores()
         busy = _count_busy(deltas, wall, cores) if wall > 0 else 0
+        if wall > 0 and ended >= _UNSEEN_CORES * wall and busy <= cores:
+            busy = None
         return {
             "busy_threads": busy,
             "thread_parallelism": sum(deltas) / wall if wall > 0 else 0.0,
-            "ended_threads_cpu_s": ended,
+            "ended_cpu_s": ended,
             "n_threads": len(deltas),
-            "n_processes": len({pid for pid, _ in after}),
+            "n_processes": len({pid for pid, _ in after} - {REAPED[0]}),
             "threadpools": _threadpools(),
-            "oversubscribed": busy > cores,
+            "oversubscribed": None if busy is None else busy > cores,
         }
