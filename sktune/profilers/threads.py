@@ -53,7 +53,8 @@ def process_tree_thread_times() -> dict:
         and of every live descendant, plus ``{(pid, None): cpu_seconds}``, the
         whole process's CPU time (which keeps that of its ended threads), and
         under :data:`REAPED` the CPU time of the calling process's children
-        that ended and were waited for (``os.times``). A process that exits,
+        that ended and were waited for (``children_user`` and
+        ``children_system`` of its ``cpu_times``). A process that exits,
         turns zombie or cannot be read between listing and reading is
         skipped. Times have the kernel's clock-tick resolution (10 ms on
         Linux) per thread.
@@ -61,8 +62,7 @@ def process_tree_thread_times() -> dict:
     import psutil
 
     me = psutil.Process(os.getpid())
-    reaped = os.times()
-    times = {REAPED: reaped.children_user + reaped.children_system}
+    times = {}
     for proc in [me, *me.children(recursive=True)]:
         try:
             total = proc.cpu_times()
@@ -70,6 +70,8 @@ def process_tree_thread_times() -> dict:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
         times[(proc.pid, None)] = total.user + total.system
+        if proc is me:  # the children it reaped, as the "cpu" profiler counts them
+            times[REAPED] = total.children_user + total.children_system
         for thread in threads:
             times[(proc.pid, thread.id)] = thread.user_time + thread.system_time
     return times
@@ -141,9 +143,9 @@ class ThreadsProfiler(Profiler):
     ``stop`` are lost to ``busy_threads`` and ``thread_parallelism``; their
     CPU time shows, summed, in ``ended_cpu_s`` (the process's CPU time minus
     its live threads', so within about 10 ms per thread: the clock-tick
-    resolution), with that of the children the calling process reaped
-    (``os.times``; a descendant's exited child counts only once its parent
-    reaped it). This matters for joblib's "threading" backend, whose pool
+    resolution), together with that of the children the calling process
+    reaped (a descendant's exited child counts only once its parent reaped
+    it). This matters for joblib's "threading" backend, whose pool
     threads, and the OpenMP teams they started, end with each ``Parallel``
     call, and for the "multiprocessing" backend, whose pool does too; the
     number of threads behind that CPU time cannot be known, hence a None
