@@ -254,3 +254,36 @@ def test_tracemalloc_peaks_per_step_and_overall():
     # The whole call's peak includes its children's, despite their resets.
     assert rows[("", "fit_transform")]["alloc_peak_bytes"] >= size
     assert record["py_alloc_peak_bytes"] >= size
+
+
+def test_randomized_search_feature_union_and_target_regressor_are_timed():
+    # Every composition the issue names, timed (not only named): the inner
+    # fits of a RandomizedSearchCV, a FeatureUnion's parts (run by joblib
+    # with n_jobs=2 on threads) and a TransformedTargetRegressor's regressor
+    # and transformer, which it clones before fitting.
+    from scipy.stats import loguniform
+    from sklearn.model_selection import RandomizedSearchCV
+
+    X, y = make_classification(n_samples=300, n_features=8, random_state=0)
+    union = FeatureUnion([("scale", StandardScaler()), ("pca", PCA(n_components=2))],
+                         n_jobs=2)
+    search = RandomizedSearchCV(make_pipeline(union, LogisticRegression()),
+                                {"logisticregression__C": loguniform(1e-2, 1e2)},
+                                n_iter=4, cv=3, n_jobs=2, random_state=0)
+    ttr = TransformedTargetRegressor(regressor=LinearRegression(),
+                                     transformer=StandardScaler())
+    profiler = StepsProfiler()
+    try:
+        with parallel_config(backend="loky"):
+            _, record = _run(profiler, search, lambda est: est.fit(X, y))
+        _, ttr_record = _run(profiler, ttr, lambda est: est.fit(X, y.astype(float)))
+    finally:
+        profiler.close()
+    rows = _rows(record)
+    assert rows[("estimator", "fit")]["calls"] == 4 * 3 + 1
+    for part in ("scale", "pca"):
+        assert rows[(f"estimator/featureunion/{part}", "fit_transform")]["calls"] == 4 * 3 + 1
+    rows = _rows(ttr_record)
+    assert rows[("regressor", "fit")]["calls"] == 1
+    assert any(step == "transformer" for step, _ in rows)
+    assert rows[("", "fit")]["seconds"] >= rows[("regressor", "fit")]["seconds"]
