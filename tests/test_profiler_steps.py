@@ -258,8 +258,8 @@ def test_tracemalloc_peaks_per_step_and_overall():
 
 def test_randomized_search_feature_union_and_target_regressor_are_timed():
     # Every composition the issue names, timed (not only named): the inner
-    # fits of a RandomizedSearchCV, a FeatureUnion's parts (run by joblib
-    # with n_jobs=2 on threads) and a TransformedTargetRegressor's regressor
+    # fits of a RandomizedSearchCV, a FeatureUnion's parts (its own n_jobs=2,
+    # nested inside the loky workers) and a TransformedTargetRegressor's regressor
     # and transformer, which it clones before fitting.
     from scipy.stats import loguniform
     from sklearn.model_selection import RandomizedSearchCV
