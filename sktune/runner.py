@@ -42,41 +42,39 @@ def _guarded(profiler, method, *args):
             f"{method}(): {type(exc).__name__}: {exc}") from exc
 
 
-def _stop_all(started, record):
-    """Stop ``started`` profilers in reverse order, every one even if some raise.
+def _each(profilers, call):
+    """``call(profiler)`` for every profiler, even if some raise.
 
-    The fields they return go into ``record``; the first failure is raised
-    once all are stopped, so no sampler thread or cProfile hook is left on.
+    Returns the results in order, or raises the first
+    :class:`ProfilerError` once every profiler had its call, so that no
+    sampler thread or cProfile hook is left on behind a broken one.
     """
-    first = None
-    for profiler in reversed(started):
+    results, first = [], None
+    for profiler in profilers:
         try:
-            fields = _guarded(profiler, "stop")
+            results.append(call(profiler))
         except ProfilerError as exc:
             first = first or exc
-            continue
-        if not isinstance(fields, dict) or _RUNNER_FIELDS & set(fields):
-            got = (f"the runner's own fields {sorted(_RUNNER_FIELDS & set(fields))}"
-                   if isinstance(fields, dict) else type(fields).__name__)
-            first = first or ProfilerError(
-                f"The {profiler.name!r} profiler ({type(profiler).__name__}) must "
-                f"return a dict of its own fields from stop(). Got {got} instead.")
-            continue
-        record.update(fields)
     if first is not None:
         raise first
+    return results
+
+
+def _stop(profiler):
+    """Stop one profiler; return the record fields it measured."""
+    fields = _guarded(profiler, "stop")
+    clash = sorted(_RUNNER_FIELDS & set(fields)) if isinstance(fields, dict) else None
+    if clash is None or clash:
+        got = type(fields).__name__ if clash is None else f"the runner's own fields {clash}"
+        raise ProfilerError(
+            f"The {profiler.name!r} profiler ({type(profiler).__name__}) must "
+            f"return a dict of its own fields from stop(). Got {got} instead.")
+    return fields
 
 
 def close_all(profilers):
     """Close every profiler, even if some raise; then raise the first failure."""
-    first = None
-    for profiler in profilers:
-        try:
-            _guarded(profiler, "close")
-        except ProfilerError as exc:
-            first = first or exc
-    if first is not None:
-        raise first
+    _each(profilers, lambda profiler: _guarded(profiler, "close"))
 
 
 class Runner:
@@ -132,7 +130,9 @@ class Runner:
                         started.append(profiler)
                     fitted, result = self.workload.call(prepared)
                 finally:
-                    _stop_all(started, record)
+                    # In reverse: the wall clock, started last, stops first.
+                    for fields in _each(reversed(started), _stop):
+                        record.update(fields)
                 pool_after = loky_executor_state()
                 record["cold"] = pool_after is not None and pool_after != pool_before
                 self._pool_after[index] = pool_after
