@@ -12,6 +12,7 @@ __all__ = [
     "WorkloadError",
     "EngineNotAvailableError",
     "ProfilerError",
+    "CompileError",
     "SktuneWarning",
 ]
 
@@ -51,6 +52,14 @@ class ProfilerError(SktuneError, RuntimeError):
     :func:`sktune.profile` stops (after stopping the other profilers and
     restoring every setting) instead of recording a failed candidate. The
     profiler's own exception is chained as ``__cause__``.
+    """
+
+
+class CompileError(SktuneError, RuntimeError):
+    """User code could not be compiled at run time (Cython or Numba).
+
+    The message carries the compiler's own diagnostics, with the source
+    lines they point at.
     """
 
 
