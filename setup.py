@@ -91,7 +91,9 @@ def _build_flags():
     compiler = _new_compiler()
     compile_args, link_args = [], []
     if _compiler_is_gnu_like(compiler):
-        compile_args.append("-O3")
+        # No fused multiply-add: ``x * s + m`` must round twice, as NumPy's
+        # ``X *= s; X += m`` in scikit-learn does, for bit-equal output.
+        compile_args += ["-O3", "-ffp-contract=off"]
     if os.environ.get("SKTUNE_DISABLE_OPENMP", "0") not in ("", "0"):
         print("warning: SKTUNE_DISABLE_OPENMP is set; building sktune kernels "
               "without OpenMP (sequential).")

@@ -7,8 +7,12 @@ optimisation. The extension is imported once, here, at import time; setting
 not been built. Nothing is ever compiled at import or call time (PITFALLS.md
 checklist 32): a missing extension means the NumPy engine.
 
-Input is validated and converted in Python before a kernel runs (dtype, C
-order, shapes), and the OpenMP thread count is resolved at call time like
+Both engines have the same functions with the same signatures
+(``_kernels_numpy`` is the reference); the functions here validate the
+input, lay it out (F-ordered data reaches a kernel as its C-contiguous
+transpose, never as a copy), allocate the outputs, call the engine and merge
+per-thread partial results, once for both engines. The OpenMP thread count
+is resolved at call time like
 scikit-learn's ``_openmp_effective_n_threads``, so
 ``threadpool_limits(n, user_api="openmp")`` is honoured (checklist 31).
 """
@@ -19,10 +23,19 @@ from numbers import Integral
 
 import numpy as np
 
+from . import _kernels_numpy
 from ._validation import invalid_choice
 from .exceptions import EngineNotAvailableError, InvalidParameterError, SktuneWarning
 
-__all__ = ["ENGINES", "engine_info", "standard_scale"]
+__all__ = [
+    "ENGINES",
+    "engine_info",
+    "column_affine",
+    "column_moments",
+    "column_min_max",
+    "normalize_rows",
+    "polynomial_2",
+]
 
 ENGINES = ("auto", "numpy", "cython")
 
@@ -72,7 +85,7 @@ def engine_info() -> dict:
     }
 
 
-def _effective_n_threads(n_threads=None):
+def _effective_n_threads(n_threads=None, caller="the kernel"):
     """Resolve ``n_threads`` like scikit-learn's ``_openmp_effective_n_threads``.
 
     None means the calling thread's OpenMP limit now (``omp_get_max_threads``,
@@ -86,7 +99,7 @@ def _effective_n_threads(n_threads=None):
              or n_threads == 0)
     ):
         raise InvalidParameterError(
-            "The 'n_threads' parameter of standard_scale must be an int in the "
+            f"The 'n_threads' parameter of {caller} must be an int in the "
             "range [1, inf), an int in the range (-inf, -1] or None. "
             f"Got {n_threads!r} instead."
         )
@@ -102,6 +115,11 @@ def _effective_n_threads(n_threads=None):
 
 
 def _check_float_array(name, array, ndim, dtype=None):
+    """Return ``array`` as an ndarray of ``ndim`` dims, C- or F-contiguous.
+
+    Contiguous input (F order, read-only memmaps included) is returned
+    without a copy; only strided views are copied (to C order).
+    """
     array = np.asarray(array)  # a view for np.memmap, never a copy
     if dtype is None:
         if array.dtype not in (np.float32, np.float64):
@@ -118,27 +136,48 @@ def _check_float_array(name, array, ndim, dtype=None):
             f"{name} must be a {ndim}-D array, got {array.ndim}-D with shape "
             f"{array.shape}."
         )
-    # ascontiguousarray copies only when needed (F order, strided views).
-    return np.ascontiguousarray(array, dtype=dtype)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    return array
 
 
-def _check_standard_scale_input(X, mean, scale):
-    """Return C-contiguous ``X, mean, scale`` of X's float dtype, or raise.
+def _check_vector(name, vector, X, length):
+    vector = np.ascontiguousarray(_check_float_array(name, vector, 1, dtype=X.dtype))
+    if vector.shape[0] != length:
+        raise InvalidParameterError(
+            f"{name} must have length n_features={length} (X.shape[1]), "
+            f"got {vector.shape[0]}."
+        )
+    return vector
 
-    X is not copied when it is already a C-contiguous float array (read-only
-    ones included, such as the memmaps loky hands to its workers).
+
+def _check_out(out, X, shape=None):
+    """A new array laid out as X, or ``out`` (X itself for in-place) checked."""
+    shape = X.shape if shape is None else shape
+    if out is None:
+        return np.empty_like(X) if shape == X.shape else np.empty(shape, X.dtype)
+    if (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != X.dtype
+            or not out.flags.writeable
+            or not (out.flags.c_contiguous if X.flags.c_contiguous
+                    else out.flags.f_contiguous)):
+        raise InvalidParameterError(
+            f"out must be a writeable {X.dtype} array of shape {shape} in the "
+            f"memory order of X, got {type(out).__name__} "
+            f"{getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}.")
+    return out
+
+
+def _rows_view(X):
+    """``(A, by_row)``: A is X, or X.T when X is F-ordered; both C-contiguous.
+
+    The column kernels then reduce or scale the columns of A, or with
+    ``by_row`` its rows, which are X's columns.
     """
-    X = _check_float_array("X", X, 2)
-    n_features = X.shape[1]
-    mean = _check_float_array("mean", mean, 1, dtype=X.dtype)
-    scale = _check_float_array("scale", scale, 1, dtype=X.dtype)
-    for name, vector in (("mean", mean), ("scale", scale)):
-        if vector.shape[0] != n_features:
-            raise InvalidParameterError(
-                f"{name} must have length n_features={n_features} (X.shape[1]), "
-                f"got {vector.shape[0]}."
-            )
-    return X, mean, scale
+    if X.flags.c_contiguous:
+        return X, False
+    return X.T, True
 
 
 def _select_engine(engine):
@@ -155,7 +194,7 @@ def _select_engine(engine):
             f"The 'cython' engine is not available ({_CY_IMPORT_ERROR}). "
             "Unset SKTUNE_NO_EXTENSIONS, or reinstall sktune with a C compiler: "
             "pip install --force-reinstall --no-binary sktune sktune "
-            "(from a checkout: python setup.py build_ext --inplace). "
+            "(from a checkout: pip install -e .). "
             "Or pass engine='numpy'."
         )
     if not _NO_EXTENSIONS and not _FALLBACK_WARNED:
@@ -169,42 +208,39 @@ def _select_engine(engine):
     return "numpy"
 
 
-def _standard_scale_numpy(X, mean, scale, n_threads=None):
-    """NumPy reference of :func:`standard_scale`; ``n_threads`` is ignored.
-
-    Expects the validated, C-contiguous arrays of
-    :func:`_check_standard_scale_input`.
-    """
-    out = np.subtract(X, mean)
-    np.divide(out, scale, out=out)
-    return out
+def _engine(engine, n_threads, caller):
+    """The kernel module for ``engine`` and the resolved thread count."""
+    name = _select_engine(engine)
+    n_threads = _effective_n_threads(n_threads, caller)
+    return (_cy if name == "cython" else _kernels_numpy), n_threads
 
 
-def _standard_scale_cython(X, mean, scale, n_threads=None):
-    """Cython twin of :func:`_standard_scale_numpy` (rows split over threads)."""
-    out = np.empty(X.shape, dtype=X.dtype)
-    _cy.standard_scale(X, mean, scale, out, _effective_n_threads(n_threads))
-    return out
+# Tile of column_moments: rows of this many bytes are read once from memory
+# and twice from cache. Set by benchmarks/bench_kernels.py (fit): 64 KiB
+# fits every L2 cache, and tiles of 16 KiB to 256 KiB timed within 3% on
+# 1,000,000 x 32 float64.
+_TILE_BYTES = 64 * 1024
 
 
-_IMPLEMENTATIONS = {
-    "numpy": _standard_scale_numpy,
-    "cython": _standard_scale_cython,
-}
-
-
-def standard_scale(X, mean, scale, *, n_threads=None, engine="auto") -> np.ndarray:
-    """Compute ``(X - mean) / scale`` column-wise.
+def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,
+                  n_threads=None, engine="auto") -> np.ndarray:
+    """Compute ``(X - offset) / scale``, or ``X * scale + offset``, per column.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        float32 or float64. F-ordered or strided input is made C-contiguous;
-        C-contiguous input, read-only or memory-mapped, is used as is.
-    mean : array-like of shape (n_features,)
+        float32 or float64, C- or F-ordered (read-only and memory-mapped
+        arrays are read in place); strided views are copied first.
+    offset, scale : array-like of shape (n_features,)
         Cast to X's dtype.
-    scale : array-like of shape (n_features,)
-        Cast to X's dtype; its entries must be non-zero.
+    mul_add : bool, default=False
+        False: ``(X - offset) / scale``; True: ``X * scale + offset``. Each
+        operation is rounded on its own, as NumPy's in-place pair is.
+    clip : (float, float), default=None
+        Clip the result to this range (NaN stays NaN).
+    out : ndarray, default=None
+        Where to write, laid out as X; X itself works (in place). None
+        allocates an array laid out as X.
     n_threads : int, default=None
         OpenMP threads of the Cython engine. None uses the calling thread's
         OpenMP limit now (so ``threadpool_limits(n, user_api="openmp")``
@@ -215,18 +251,184 @@ def standard_scale(X, mean, scale, *, n_threads=None, engine="auto") -> np.ndarr
     Returns
     -------
     out : ndarray of shape (n_samples, n_features)
-        Same dtype as X, C-contiguous.
+        Same dtype and memory order as X.
 
     Raises
     ------
     InvalidParameterError
-        X is not a 2-D float32/float64 array (also a TypeError), or mean or
-        scale has the wrong shape.
+        X is not a 2-D float32/float64 array (also a TypeError), or offset,
+        scale or out has the wrong shape.
     EngineNotAvailableError
         ``engine="cython"`` but the extension is not usable (also an
         ImportError).
     """
-    name = _select_engine(engine)
-    X, mean, scale = _check_standard_scale_input(X, mean, scale)
-    n_threads = _effective_n_threads(n_threads)
-    return _IMPLEMENTATIONS[name](X, mean, scale, n_threads=n_threads)
+    module, n_threads = _engine(engine, n_threads, "column_affine")
+    X = _check_float_array("X", X, 2)
+    offset = _check_vector("offset", offset, X, X.shape[1])
+    scale = _check_vector("scale", scale, X, X.shape[1])
+    out = _check_out(out, X)
+    low, high = (0.0, 0.0) if clip is None else (float(clip[0]), float(clip[1]))
+    A, by_row = _rows_view(X)
+    if X.size:
+        module.column_affine(A, offset, scale, out.T if by_row else out, by_row,
+                             bool(mul_add), clip is not None, low, high, n_threads)
+    return out
+
+
+def _fold_moments(count, mean, m2):
+    """Merge per-thread rows of moments with Chan's update (vectorised)."""
+    n, mu, total = count[0].copy(), mean[0].copy(), m2[0].copy()
+    for n_b, mu_b, m2_b in zip(count[1:], mean[1:], m2[1:]):
+        new = n + n_b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = mu_b - mu
+            mu = np.where(n_b > 0, mu + delta * (n_b / new), mu)
+            total = np.where(n_b > 0, total + m2_b + delta * delta * (n * n_b / new), total)
+        n = new
+    return n, mu, total
+
+
+def column_moments(X, *, n_threads=None, engine="auto"):
+    """Count, mean and variance of each column of X, NaN ignored.
+
+    One pass over memory, accumulated in float64 whatever X's dtype; the
+    variance is the population variance (``ddof=0``), as scikit-learn's.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 or float64, C- or F-ordered.
+    n_threads, engine
+        As in :func:`column_affine`.
+
+    Returns
+    -------
+    count : ndarray of shape (n_features,), float64
+        Non-NaN values per column.
+    mean, var : ndarray of shape (n_features,), float64
+        NaN for a column without values.
+    """
+    module, n_threads = _engine(engine, n_threads, "column_moments")
+    X = _check_float_array("X", X, 2)
+    A, by_row = _rows_view(X)
+    n_stats = X.shape[1]
+    n_parts = 1 if by_row else n_threads
+    count, mean, m2 = (np.zeros((n_parts, n_stats)) for _ in range(3))
+    row_bytes = A.itemsize * (1 if by_row else max(1, A.shape[1]))
+    block = max(1, _TILE_BYTES // row_bytes)
+    if X.size:
+        scratch = np.empty((n_parts, 3 * n_stats))
+        module.column_moments(A, by_row, block, count, mean, m2, scratch, n_threads)
+    n, mu, total = _fold_moments(count, mean, m2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = total / n
+    mu[n == 0] = np.nan
+    return n, mu, var
+
+
+def column_min_max(X, *, n_threads=None, engine="auto"):
+    """Minimum and maximum of each column of X, NaN ignored.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 or float64, C- or F-ordered.
+    n_threads, engine
+        As in :func:`column_affine`.
+
+    Returns
+    -------
+    low, high : ndarray of shape (n_features,)
+        X's dtype; NaN for a column without values (as ``np.nanmin``).
+    """
+    module, n_threads = _engine(engine, n_threads, "column_min_max")
+    X = _check_float_array("X", X, 2)
+    A, by_row = _rows_view(X)
+    n_parts = 1 if by_row else n_threads
+    low = np.full((n_parts, X.shape[1]), np.inf, dtype=X.dtype)
+    high = np.full((n_parts, X.shape[1]), -np.inf, dtype=X.dtype)
+    if X.size:
+        module.column_min_max(A, by_row, low, high, n_threads)
+    low, high = low.min(axis=0), high.max(axis=0)
+    empty = low > high  # never lowered nor raised: no value in the column
+    low[empty] = high[empty] = np.nan
+    return low, high
+
+
+_NORMS = {"max": 0, "l1": 1, "l2": 2}
+
+
+def normalize_rows(X, norm="l2", *, out=None, n_threads=None, engine="auto"):
+    """Divide each row of X by its norm, as ``sklearn.preprocessing.normalize``.
+
+    Rows whose norm is below ``10 * eps`` of the dtype are left as they are
+    (divided by 1), as scikit-learn does.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 or float64, C- or F-ordered.
+    norm : {"l1", "l2", "max"}, default="l2"
+    out : ndarray, default=None
+        As in :func:`column_affine` (X itself works).
+    n_threads, engine
+        As in :func:`column_affine`.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_features)
+        Same dtype and memory order as X.
+    """
+    module, n_threads = _engine(engine, n_threads, "normalize_rows")
+    if norm not in _NORMS:
+        raise InvalidParameterError(invalid_choice("norm", norm, _NORMS))
+    X = _check_float_array("X", X, 2)
+    out = _check_out(out, X)
+    tiny = 10 * np.finfo(X.dtype).eps
+    if not X.size:
+        return out
+    if X.flags.c_contiguous:
+        module.normalize_rows(X, out, _NORMS[norm], tiny, n_threads)
+    else:
+        # A row of an F-ordered X is strided: take the norms with NumPy's
+        # column-wise reductions, then scale the columns of X.T in one pass.
+        norms = _kernels_numpy.row_norms(X, _NORMS[norm], tiny)
+        module.column_affine(X.T, np.zeros_like(norms), norms, out.T, False,
+                             False, False, 0.0, 0.0, n_threads)
+    return out
+
+
+def n_polynomial_2_features(n_features, include_bias=True, interaction_only=False):
+    """Output width of :func:`polynomial_2`."""
+    pairs = n_features * (n_features - 1) // 2 + (0 if interaction_only else n_features)
+    return int(include_bias) + n_features + pairs
+
+
+def polynomial_2(X, *, include_bias=True, interaction_only=False, n_threads=None,
+                 engine="auto"):
+    """Degree-2 polynomial (or interaction) features of X.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 or float64, any memory order.
+    include_bias : bool, default=True
+        Start with a column of ones.
+    interaction_only : bool, default=False
+        Products of distinct features only (no squares).
+    n_threads, engine
+        As in :func:`column_affine`.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_output_features), C-ordered
+        Columns in scikit-learn's ``PolynomialFeatures(degree=2)`` order:
+        ``[1,] x_1..x_m`` then ``x_a * x_b`` for ``a <= b`` (``a < b``).
+    """
+    module, n_threads = _engine(engine, n_threads, "polynomial_2")
+    X = _check_float_array("X", X, 2)
+    n_out = n_polynomial_2_features(X.shape[1], include_bias, interaction_only)
+    out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+    if out.size:
+        module.polynomial_2(X, out, bool(include_bias), bool(interaction_only), n_threads)
+    return out
