@@ -19,6 +19,9 @@ from .space import Config, ConfigSpace
 # The machine the answer is valid for.
 from .machine import Machine
 
+# Drop-in transformers computed by sktune's compiled kernels.
+from . import transformers
+
 # Errors and warnings.
 from .exceptions import (
     EngineNotAvailableError,
@@ -40,6 +43,8 @@ __all__ = [
     "ConfigSpace",
     # machine
     "Machine",
+    # compiled transformers
+    "transformers",
     # errors and warnings
     "SktuneError",
     "InvalidParameterError",

@@ -5,8 +5,14 @@ public API; keeping every such import here means an upstream change breaks
 one file, and each helper degrades gracefully when the private name is gone.
 """
 
+from sklearn.base import _fit_context  # noqa: F401  (re-exported)
+from sklearn.preprocessing._data import (  # noqa: F401  (re-exported)
+    _handle_zeros_in_scale,
+    _is_constant_feature,
+)
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,
+    StrOptions,
     validate_parameter_constraints,
 )
 from sklearn.utils._param_validation import (

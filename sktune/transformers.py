@@ -1,0 +1,314 @@
+"""scikit-learn transformers computed by sktune's compiled kernels.
+
+Each class here subclasses its scikit-learn namesake and drops in by
+import: same parameters (plus ``engine``), same fitted attributes, same
+``set_output``, ``get_feature_names_out``, pickling and errors, and output
+equal to scikit-learn's within floating-point rounding. Only the arithmetic
+on dense float32/float64 NumPy input runs in sktune's kernels (one pass over
+memory, OpenMP threads as ``threadpool_limits(user_api="openmp")`` allows);
+everything else (sparse input, ``sample_weight``, float16, array API
+dispatch, parameters the kernels do not cover) is passed to scikit-learn's
+own implementation unchanged, so nothing a user relies on is lost.
+
+>>> import numpy as np
+>>> from sktune.transformers import StandardScaler
+>>> X = np.array([[0.0, 1.0], [2.0, 3.0]])
+>>> StandardScaler().fit_transform(X)
+array([[-1., -1.],
+       [ 1.,  1.]])
+"""
+
+from numbers import Integral
+
+import numpy as np
+from scipy import sparse
+from sklearn import get_config, preprocessing
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
+
+from . import _kernels
+from ._compat import StrOptions, _fit_context, _handle_zeros_in_scale, _is_constant_feature
+
+__all__ = ["StandardScaler", "MinMaxScaler", "Normalizer", "PolynomialFeatures"]
+
+_ENGINE_DOC = """engine : {"auto", "numpy", "cython"}, default="auto"
+        Which implementation of sktune's kernels computes dense input:
+        "cython" (compiled, multi-threaded), "numpy" (the reference), or
+        "auto" (Cython when built, else NumPy with a warning)."""
+
+
+class _KernelMixin:
+    """What the four transformers share: the ``engine`` parameter, when the
+    kernels apply, and where a transform writes."""
+
+    @staticmethod
+    def _kernels_apply(X, sample_weight=None):
+        """True for dense NumPy-convertible input the kernels compute."""
+        return (not sparse.issparse(X) and sample_weight is None
+                and not get_config().get("array_api_dispatch", False)
+                and getattr(X, "dtype", None) != np.float16)
+
+    @staticmethod
+    def _output(X, original, copy):
+        """Where to write: X itself when allowed, else a new array laid out as X.
+
+        ``X`` is the validated array. When validation already converted the
+        user's input (another dtype, a DataFrame, a list), X is sktune's own
+        and is written in place even when ``copy=True``.
+        """
+        if not copy:
+            return X
+        try:  # a view for ndarrays and single-dtype DataFrames
+            user = original if isinstance(original, np.ndarray) else np.asarray(original)
+        except Exception:
+            return np.empty_like(X)
+        return np.empty_like(X) if np.may_share_memory(X, user) else X
+
+
+def _constraints(parent):
+    return {**parent._parameter_constraints,
+            "engine": [StrOptions(set(_kernels.ENGINES))]}
+
+
+class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
+    __doc__ = (preprocessing.StandardScaler.__doc__.split("    Attributes")[0]
+               .replace("    Parameters\n    ----------\n",
+                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
+               + """    Notes
+    -----
+    sktune: fit computes mean and variance in one pass over memory (tiles
+    reduced twice in cache, merged with Chan's update, in float64);
+    ``transform`` and ``inverse_transform`` are fused into one pass. See
+    :class:`sklearn.preprocessing.StandardScaler` for the attributes.
+    """)
+
+    _parameter_constraints = _constraints(preprocessing.StandardScaler)
+
+    def __init__(self, *, copy=True, with_mean=True, with_std=True, engine="auto"):
+        super().__init__(copy=copy, with_mean=with_mean, with_std=with_std)
+        self.engine = engine
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Online computation of mean and std on X for later scaling.
+
+        See :meth:`sklearn.preprocessing.StandardScaler.partial_fit`.
+        """
+        if not self._kernels_apply(X, sample_weight):
+            return super().partial_fit(X, y, sample_weight)
+        first_call = not hasattr(self, "n_samples_seen_")
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan",
+                          reset=first_call)
+        count, mean, var = _kernels.column_moments(X, engine=self.engine)
+        last_n = (np.zeros(X.shape[1]) if first_call
+                  else np.broadcast_to(self.n_samples_seen_, (X.shape[1],)))
+        if not self.with_mean and not self.with_std:
+            self.mean_ = self.var_ = None
+            self.n_samples_seen_ = last_n.astype(np.int64) + count.astype(np.int64)
+        else:
+            self.mean_, self.var_, self.n_samples_seen_ = _merge_moments(
+                last_n, getattr(self, "mean_", None), getattr(self, "var_", None),
+                count, mean, var, with_var=self.with_std)
+        if np.ptp(self.n_samples_seen_) == 0:  # scikit-learn's integer form
+            self.n_samples_seen_ = self.n_samples_seen_[0]
+        if self.with_std:
+            constant_mask = _is_constant_feature(self.var_, self.mean_,
+                                                 self.n_samples_seen_)
+            self.scale_ = _handle_zeros_in_scale(np.sqrt(self.var_), copy=False,
+                                                 constant_mask=constant_mask)
+        else:
+            self.scale_ = None
+        return self
+
+    def transform(self, X, copy=None):
+        """Perform standardization by centering and scaling.
+
+        See :meth:`sklearn.preprocessing.StandardScaler.transform`.
+        """
+        if not self._kernels_apply(X):
+            return super().transform(X, copy=copy)
+        check_is_fitted(self)
+        copy = copy if copy is not None else self.copy
+        Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
+                           force_writeable=True, ensure_all_finite="allow-nan")
+        return self._affine(Xv, self._output(Xv, X, copy), inverse=False)
+
+    def inverse_transform(self, X, copy=None):
+        """Scale back the data to the original representation.
+
+        See :meth:`sklearn.preprocessing.StandardScaler.inverse_transform`.
+        """
+        if not self._kernels_apply(X):
+            return super().inverse_transform(X, copy=copy)
+        check_is_fitted(self)
+        copy = copy if copy is not None else self.copy
+        Xv = check_array(X, dtype=FLOAT_DTYPES, copy=False, force_writeable=True,
+                         ensure_all_finite="allow-nan")
+        return self._affine(Xv, self._output(Xv, X, copy), inverse=True)
+
+    def _affine(self, X, out, inverse):
+        n_features = X.shape[1]
+        mean = self.mean_ if self.with_mean else np.zeros(n_features)
+        scale = self.scale_ if self.with_std else np.ones(n_features)
+        return _kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
+                                      engine=self.engine)
+
+
+def _merge_moments(last_n, last_mean, last_var, count, mean, var, with_var):
+    """Fold a batch's moments into the running ones (Chan's update).
+
+    The same arithmetic as scikit-learn's ``_incremental_mean_and_var``, on
+    moments instead of data: a feature seen nowhere yet has NaN mean and
+    variance, as there.
+    """
+    last_mean = 0.0 if last_mean is None else last_mean
+    last_var = 0.0 if last_var is None else last_var
+    n = last_n + count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seen = count > 0
+        delta = np.where(seen, mean - last_mean, 0.0)
+        new_mean = last_mean + np.where(seen, delta * count / n, 0.0)
+        m2 = last_var * last_n + np.where(
+            seen, var * count + delta * delta * last_n * count / n, 0.0)
+        new_var = m2 / n
+    new_mean = np.where(n > 0, new_mean, np.nan)
+    return new_mean, (new_var if with_var else None), n
+
+
+class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
+    __doc__ = (preprocessing.MinMaxScaler.__doc__.split("    Attributes")[0]
+               .replace("    Parameters\n    ----------\n",
+                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
+               + """    Notes
+    -----
+    sktune: fit finds each column's minimum and maximum in one pass over
+    memory; ``transform`` (clip included) and ``inverse_transform`` are one
+    fused pass. See :class:`sklearn.preprocessing.MinMaxScaler` for the
+    attributes.
+    """)
+
+    _parameter_constraints = _constraints(preprocessing.MinMaxScaler)
+
+    def __init__(self, feature_range=(0, 1), *, copy=True, clip=False, engine="auto"):
+        super().__init__(feature_range=feature_range, copy=copy, clip=clip)
+        self.engine = engine
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Online computation of min and max on X for later scaling.
+
+        See :meth:`sklearn.preprocessing.MinMaxScaler.partial_fit`.
+        """
+        low, high = self.feature_range
+        if not self._kernels_apply(X) or low >= high:
+            return super().partial_fit(X, y)  # scikit-learn's own errors
+        first_pass = not hasattr(self, "n_samples_seen_")
+        X = validate_data(self, X, reset=first_pass, dtype=FLOAT_DTYPES,
+                          ensure_all_finite="allow-nan")
+        low, high = (np.asarray(v, dtype=X.dtype) for v in self.feature_range)
+        data_min, data_max = _kernels.column_min_max(X, engine=self.engine)
+        if first_pass:
+            self.n_samples_seen_ = X.shape[0]
+        else:
+            data_min = np.minimum(self.data_min_, data_min)
+            data_max = np.maximum(self.data_max_, data_max)
+            self.n_samples_seen_ += X.shape[0]
+        data_range = data_max - data_min
+        self.scale_ = (high - low) / _handle_zeros_in_scale(data_range, copy=True)
+        self.min_ = low - data_min * self.scale_
+        self.data_min_, self.data_max_, self.data_range_ = data_min, data_max, data_range
+        return self
+
+    def transform(self, X):
+        """Scale features of X according to feature_range.
+
+        See :meth:`sklearn.preprocessing.MinMaxScaler.transform`.
+        """
+        if not self._kernels_apply(X):
+            return super().transform(X)
+        check_is_fitted(self)
+        Xv = validate_data(self, X, copy=False, dtype=FLOAT_DTYPES, force_writeable=True,
+                           ensure_all_finite="allow-nan", reset=False)
+        clip = self.feature_range if self.clip else None
+        return _kernels.column_affine(Xv, self.min_, self.scale_, mul_add=True, clip=clip,
+                                      out=self._output(Xv, X, self.copy),
+                                      engine=self.engine)
+
+    def inverse_transform(self, X):
+        """Undo the scaling of X according to feature_range.
+
+        See :meth:`sklearn.preprocessing.MinMaxScaler.inverse_transform`.
+        """
+        if not self._kernels_apply(X):
+            return super().inverse_transform(X)
+        check_is_fitted(self)
+        Xv = check_array(X, copy=False, dtype=FLOAT_DTYPES, force_writeable=True,
+                         ensure_all_finite="allow-nan")
+        return _kernels.column_affine(Xv, self.min_, self.scale_,
+                                      out=self._output(Xv, X, self.copy),
+                                      engine=self.engine)
+
+
+class Normalizer(_KernelMixin, preprocessing.Normalizer):
+    __doc__ = (preprocessing.Normalizer.__doc__.split("    Attributes")[0]
+               .replace("    Parameters\n    ----------\n",
+                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
+               + """    Notes
+    -----
+    sktune: each row is reduced and divided while it is in cache, one pass
+    over memory (norms accumulated in float64). See
+    :class:`sklearn.preprocessing.Normalizer` for the attributes.
+    """)
+
+    _parameter_constraints = _constraints(preprocessing.Normalizer)
+
+    def __init__(self, norm="l2", *, copy=True, engine="auto"):
+        super().__init__(norm=norm, copy=copy)
+        self.engine = engine
+
+    def transform(self, X, copy=None):
+        """Scale each non zero row of X to unit norm.
+
+        See :meth:`sklearn.preprocessing.Normalizer.transform`.
+        """
+        if not self._kernels_apply(X):
+            return super().transform(X, copy=copy)
+        copy = copy if copy is not None else self.copy
+        Xv = validate_data(self, X, dtype=FLOAT_DTYPES, force_writeable=True,
+                           copy=False, reset=False)
+        return _kernels.normalize_rows(Xv, self.norm, out=self._output(Xv, X, copy),
+                                       engine=self.engine)
+
+
+class PolynomialFeatures(_KernelMixin, preprocessing.PolynomialFeatures):
+    __doc__ = (preprocessing.PolynomialFeatures.__doc__.split("    Attributes")[0]
+               .replace("    Parameters\n    ----------\n",
+                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
+               + """    Notes
+    -----
+    sktune: ``degree=2`` with ``order="C"`` on dense input is computed row
+    by row in one kernel; other degrees and orders are scikit-learn's. See
+    :class:`sklearn.preprocessing.PolynomialFeatures` for the attributes.
+    """)
+
+    _parameter_constraints = _constraints(preprocessing.PolynomialFeatures)
+
+    def __init__(self, degree=2, *, interaction_only=False, include_bias=True,
+                 order="C", engine="auto"):
+        super().__init__(degree=degree, interaction_only=interaction_only,
+                         include_bias=include_bias, order=order)
+        self.engine = engine
+
+    def transform(self, X):
+        """Transform data to polynomial features.
+
+        See :meth:`sklearn.preprocessing.PolynomialFeatures.transform`.
+        """
+        degree_2 = (isinstance(self.degree, Integral) and not isinstance(self.degree, bool)
+                    and self.degree == 2)
+        if not (self._kernels_apply(X) and degree_2 and self.order == "C"):
+            return super().transform(X)
+        check_is_fitted(self)
+        Xv = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        return _kernels.polynomial_2(Xv, include_bias=self.include_bias,
+                                     interaction_only=self.interaction_only,
+                                     engine=self.engine)
