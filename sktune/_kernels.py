@@ -316,10 +316,15 @@ def column_moments(X, *, n_threads=None, engine="auto"):
     count, mean, m2 = (np.zeros((n_parts, n_stats)) for _ in range(3))
     row_bytes = A.itemsize * (1 if by_row else max(1, A.shape[1]))
     block = max(1, _TILE_BYTES // row_bytes)
+    shift = np.zeros(n_stats)
     if X.size:
+        # Moments of X - X[0]: sums stay small, so a mean of 1e9 loses nothing.
+        shift = np.nan_to_num(X[0].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         scratch = np.empty((n_parts, 3 * n_stats))
-        module.column_moments(A, by_row, block, count, mean, m2, scratch, n_threads)
+        module.column_moments(A, by_row, shift, block, count, mean, m2, scratch,
+                              n_threads)
     n, mu, total = _fold_moments(count, mean, m2)
+    mu += shift
     with np.errstate(invalid="ignore", divide="ignore"):
         var = total / n
     mu[n == 0] = np.nan

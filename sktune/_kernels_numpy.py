@@ -25,11 +25,12 @@ def column_affine(A, offset, scale, out, by_row, mul_add, clip, low, high, n_thr
         np.clip(out, out.dtype.type(low), out.dtype.type(high), out=out)
 
 
-def column_moments(A, by_row, block, count, mean, m2, scratch, n_threads):
-    """Count, mean and M2 per column (per row when ``by_row``), NaN ignored.
+def column_moments(A, by_row, shift, block, count, mean, m2, scratch, n_threads):
+    """Count, mean and M2 of ``A - shift`` per column (per row when ``by_row``).
 
-    Two passes in double precision, written to row 0 of the outputs; the
-    other rows stay zero, which the caller's merge treats as empty.
+    NaN ignored. Two passes in double precision, written to row 0 of the
+    outputs; the other rows stay zero, which the caller's merge treats as
+    empty.
     """
     axis = 1 if by_row else 0
     valid = ~np.isnan(A)
@@ -39,7 +40,7 @@ def column_moments(A, by_row, block, count, mean, m2, scratch, n_threads):
     mu_b = mu[:, None] if by_row else mu
     deviations = np.where(valid, A - mu_b, 0.0).astype(np.float64, copy=False)
     count[0] = n
-    mean[0] = np.where(n > 0, mu, 0.0)
+    mean[0] = np.where(n > 0, mu - shift, 0.0)
     m2[0] = np.einsum("ij,ij->i" if by_row else "ij,ij->j", deviations, deviations,
                       dtype=np.float64)
 

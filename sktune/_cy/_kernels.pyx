@@ -126,6 +126,7 @@ cdef inline void _merge(double *n_a, double *mean_a, double *m2_a,
 def column_moments(
     const floating[:, ::1] A,
     bint by_row,
+    const double[::1] shift,
     Py_ssize_t block,
     double[:, ::1] count,
     double[:, ::1] mean,
@@ -133,8 +134,11 @@ def column_moments(
     double[:, ::1] scratch,
     int n_threads,
 ):
-    """Per-column (or per-row) count, mean and M2 of A, NaN ignored.
+    """Per-column (or per-row) count, mean and M2 of ``A - shift``, NaN ignored.
 
+    ``shift`` (one value per column, or per row) is any value near the data,
+    such as its first row: the means are taken of the shifted values, which
+    keeps their sums small and the result exact even for data far from 0.
     One pass over memory with the accuracy of two: the data is read in
     tiles of ``block`` rows (or row elements) small enough to stay in
     cache, each tile's mean is taken first and its squared deviations
@@ -150,7 +154,7 @@ def column_moments(
     cdef Py_ssize_t n_rows = A.shape[0]
     cdef Py_ssize_t n_cols = A.shape[1]
     cdef Py_ssize_t t, r, start, stop, i, j, lo, hi
-    cdef double x, n_b, s_b, mean_b, m2_b
+    cdef double x, k, n_b, s_b, mean_b, m2_b
     cdef double *b_n
     cdef double *b_sum
     cdef double *b_m2
@@ -158,12 +162,13 @@ def column_moments(
         for r in prange(n_rows, nogil=True, schedule="dynamic", num_threads=n_threads,
                         use_threads_if=n_rows * n_cols >= MIN_PARALLEL_SIZE):
             lo = 0
+            k = shift[r]
             while lo < n_cols:
                 hi = min(lo + block, n_cols)
                 n_b = 0
                 s_b = 0
                 for j in range(lo, hi):
-                    x = A[r, j]
+                    x = A[r, j] - k
                     if x == x:
                         n_b = n_b + 1
                         s_b = s_b + x
@@ -171,7 +176,7 @@ def column_moments(
                     mean_b = s_b / n_b
                     m2_b = 0
                     for j in range(lo, hi):
-                        x = A[r, j]
+                        x = A[r, j] - k
                         if x == x:
                             m2_b = m2_b + (x - mean_b) * (x - mean_b)
                     _merge(&count[0, r], &mean[0, r], &m2[0, r], n_b, mean_b, m2_b)
@@ -194,7 +199,7 @@ def column_moments(
                 b_m2[j] = 0
             for i in range(lo, hi):
                 for j in range(n_cols):
-                    x = A[i, j]
+                    x = A[i, j] - shift[j]
                     if x == x:
                         b_n[j] += 1
                         b_sum[j] += x
@@ -203,7 +208,7 @@ def column_moments(
                     b_sum[j] = b_sum[j] / b_n[j]  # now the tile's mean
             for i in range(lo, hi):
                 for j in range(n_cols):
-                    x = A[i, j]
+                    x = A[i, j] - shift[j]
                     if x == x:
                         b_m2[j] += (x - b_sum[j]) * (x - b_sum[j])
             for j in range(n_cols):
