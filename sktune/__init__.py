@@ -19,8 +19,10 @@ from .space import Config, ConfigSpace
 # The machine the answer is valid for.
 from .machine import Machine
 
-# Drop-in transformers computed by sktune's compiled kernels.
+# Drop-in transformers computed by sktune's compiled kernels, and user
+# kernels compiled at run time.
 from . import transformers
+from ._cython_runtime import CythonTransformer, cython_transformer
 
 # Errors and warnings.
 from .exceptions import (
@@ -28,6 +30,7 @@ from .exceptions import (
     InvalidConfigError,
     InvalidParameterError,
     ProfilerError,
+    CompileError,
     SktuneError,
     SktuneWarning,
     WorkloadError,
@@ -45,6 +48,8 @@ __all__ = [
     "Machine",
     # compiled transformers
     "transformers",
+    "cython_transformer",
+    "CythonTransformer",
     # errors and warnings
     "SktuneError",
     "InvalidParameterError",
@@ -52,6 +57,7 @@ __all__ = [
     "WorkloadError",
     "EngineNotAvailableError",
     "ProfilerError",
+    "CompileError",
     "SktuneWarning",
     "__version__",
 ]
