@@ -19,10 +19,6 @@ from .space import Config, ConfigSpace
 # The machine the answer is valid for.
 from .machine import Machine
 
-# Drop-in transformers computed by sktune's compiled kernels, and user
-# kernels compiled at run time.
-from . import transformers
-from ._cython_runtime import CythonTransformer, cython_transformer
 
 # Errors and warnings.
 from .exceptions import (
@@ -48,6 +44,8 @@ __all__ = [
     "Machine",
     # compiled transformers
     "transformers",
+    "jit_transformer",
+    "JitTransformer",
     "cython_transformer",
     "CythonTransformer",
     # errors and warnings
@@ -61,3 +59,30 @@ __all__ = [
     "SktuneWarning",
     "__version__",
 ]
+
+# Compiled transformers load on first use (PEP 562), so ``import sktune``
+# does not pay for scikit-learn's preprocessing module and works even when
+# the kernels cannot be imported.
+_LAZY = {
+    "transformers": (".transformers", None),
+    "jit_transformer": ("._jit", "jit_transformer"),
+    "JitTransformer": ("._jit", "JitTransformer"),
+    "cython_transformer": ("._cython_runtime", "cython_transformer"),
+    "CythonTransformer": ("._cython_runtime", "CythonTransformer"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sktune' has no attribute {name!r}")
+    import importlib
+
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name, __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
