@@ -9,6 +9,7 @@ limits, joblib and scikit-learn settings on every exit path.
 """
 
 import contextlib
+import dataclasses
 import logging
 import time
 from numbers import Integral, Real
@@ -28,7 +29,7 @@ from .recommend import MIN_EFFECT
 from .results import ProfileResult
 from .runner import Runner, close_all
 from .search import AdaptiveSearch, SearchState, resolve_budget
-from .space import ConfigSpace
+from .space import Config, ConfigSpace
 from .workload import Workload, compare_outputs
 
 logger = logging.getLogger("sktune")
@@ -111,6 +112,32 @@ def _why_alone(layers, resolved):
     return "The space held no candidate other than the as-written configuration."
 
 
+def _accelerated(estimator, X, candidates):
+    """Add compiled variants of the candidates (``accelerate=True``).
+
+    Every candidate gets a twin with all substitutable steps compiled; with
+    several such steps, each one alone is also tried on the as-written
+    configuration, so that one slower substitute cannot hide behind a faster
+    one. Returns the candidates, the refused substitutions and notes.
+    """
+    from ._substitutes import find_substitutions
+
+    paths, refused, notes = find_substitutions(estimator, X)
+    excluded = [(Config(compiled_steps=(path,)), reason) for path, reason in refused]
+    if not paths:
+        if not refused:
+            notes.append("accelerate=True: no step has a compiled equivalent in sktune "
+                         "(scikit-learn's StandardScaler, MinMaxScaler, Normalizer, "
+                         "PolynomialFeatures, or a FunctionTransformer of a Python "
+                         "function).")
+        return tuple(candidates), excluded, notes
+    steps = tuple(paths)
+    extra = [dataclasses.replace(c, compiled_steps=steps) for c in candidates]
+    if len(steps) > 1:
+        extra += [Config(compiled_steps=(path,)) for path in steps]
+    return tuple(candidates) + tuple(extra), excluded, notes
+
+
 @contextlib.contextmanager
 def _closing(profilers):
     """Close every profiler at the end, whatever happened."""
@@ -144,7 +171,8 @@ def _progress_log(verbose):
 
 
 def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
-            profilers=None, min_effect=MIN_EFFECT, random_state=0, verbose=0):
+            profilers=None, accelerate=False, min_effect=MIN_EFFECT, random_state=0,
+            verbose=0):
     """Measure how to run ``task`` on ``estimator`` fastest on this machine.
 
     Every candidate configuration (``n_jobs``, joblib backend, BLAS and
@@ -177,6 +205,16 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         wrap every timed run; "hotspots" and "tracemalloc" are costly and run
         only once each, untimed, on the as-written and the recommended
         configuration. Must include "wall".
+    accelerate : bool, default=False
+        Also measure compiled substitutes of steps (``Config.compiled_steps``):
+        scikit-learn's StandardScaler, MinMaxScaler, Normalizer and
+        PolynomialFeatures replaced by :mod:`sktune.transformers`, and a
+        ``FunctionTransformer`` whose Python function Numba compiles (checked
+        against the Python function on a sample of X first; the compile time
+        is in the result's notes). Each candidate gets a compiled twin, so
+        this doubles the work. A substitute is recommended only when its
+        output matches and it is faster beyond noise;
+        ``result.best.configure(estimator)`` applies it.
     min_effect : float, default=0.05
         Smallest relative gain worth recommending a change for.
     random_state : int, default=0
@@ -216,8 +254,10 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
     validate_params(
         {"min_effect": [Interval(Real, 0, 1, closed="left")],
          "random_state": [Interval(Integral, 0, None, closed="left")],
-         "verbose": [Interval(Integral, 0, None, closed="left")]},
-        {"min_effect": min_effect, "random_state": random_state, "verbose": verbose},
+         "verbose": [Interval(Integral, 0, None, closed="left")],
+         "accelerate": ["boolean"]},
+        {"min_effect": min_effect, "random_state": random_state, "verbose": verbose,
+         "accelerate": accelerate},
         "profile")
     budget_settings = resolve_budget(budget)
     profilers, extra_profilers = _resolve_profilers(profilers)
@@ -241,7 +281,11 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
             layers, usable_cores=usable, physical_cores=physical,
             defaults=_default_threads(),
             as_written_n_jobs=[params[k] for k in layers.n_jobs_params])
-        candidates = resolved.candidates
+        candidates, excluded = resolved.candidates, list(resolved.excluded)
+        if accelerate:
+            candidates, refused, compile_notes = _accelerated(seeded, X, candidates)
+            excluded += refused
+            notes += compile_notes
         may_use_loky = "processes" in layers.joblib_hints or bool(layers.unknown)
         runner = Runner(
             workload, candidates, profilers,
@@ -256,7 +300,7 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         # Detected after the probe, so thread pools loaded lazily are listed.
         machine = Machine.detect()
         logger.info("profiling %d candidates (%d not run)", len(candidates),
-                    len(resolved.excluded))
+                    len(excluded))
 
         strategy = AdaptiveSearch(
             budget_settings["min_repeats"], budget_settings["max_repeats"],
@@ -302,7 +346,7 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
                                  "openmp": layers.openmp, "blas": layers.blas,
                                  "unknown": list(layers.unknown)},
                       "steps": describe_steps(seeded)},
-            excluded=list(resolved.excluded), notes=notes,
+            excluded=excluded, notes=notes,
             search={"budget": budget_settings["name"], "elapsed_s": elapsed,
                     "rounds": state.rounds, "n_runs": len(runner.records),
                     "stop_reason": strategy.stop_reason},

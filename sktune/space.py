@@ -58,6 +58,12 @@ class Config:
     inner_max_num_threads : int, default=None
         Thread cap inside loky worker processes. Only valid with
         ``backend="loky"``.
+    compiled_steps : tuple of str, default=None
+        Parameter paths (as in ``get_params(deep=True)``, e.g. ``"scaler"``
+        or ``"preprocess__num__scale"``) of steps replaced by compiled
+        equivalents: scikit-learn scalers by :mod:`sktune.transformers`, a
+        ``FunctionTransformer``'s Python function by its Numba-compiled
+        version. Acts through :meth:`configure` only.
 
     Examples
     --------
@@ -74,9 +80,22 @@ class Config:
     blas_threads: int = None
     openmp_threads: int = None
     inner_max_num_threads: int = None
+    compiled_steps: tuple = None
 
     def __post_init__(self):
+        steps = self.compiled_steps
+        if isinstance(steps, list):  # as read back from JSON
+            steps = tuple(steps)
+            object.__setattr__(self, "compiled_steps", steps)
+        if steps is not None and (not isinstance(steps, tuple) or not steps or not all(
+                isinstance(path, str) for path in steps)):
+            raise InvalidParameterError(
+                "The 'compiled_steps' parameter of Config must be a non-empty tuple of "
+                f"parameter paths (str, '' for the estimator itself) or None. Got "
+                f"{steps!r} instead.")
         for name, value in self.to_dict().items():
+            if name == "compiled_steps":
+                continue
             if isinstance(value, bool):  # sklearn's Interval accepts bools
                 raise InvalidParameterError(
                     f"The {name!r} parameter of Config must be "
@@ -87,7 +106,7 @@ class Config:
             {"n_jobs": _POSITIVE_INT, "backend": [str, None],
              "blas_threads": _POSITIVE_INT, "openmp_threads": _POSITIVE_INT,
              "inner_max_num_threads": _POSITIVE_INT},
-            self.to_dict(), "Config")
+            {k: v for k, v in self.to_dict().items() if k != "compiled_steps"}, "Config")
         if self.backend is not None and self.backend not in _available_backends():
             raise InvalidConfigError(
                 invalid_choice("backend", self.backend, _available_backends()))
@@ -103,7 +122,10 @@ class Config:
     # -- value behaviour -------------------------------------------------
     def to_dict(self):
         """Return the fields as a JSON-serialisable dict."""
-        return asdict(self)
+        data = asdict(self)
+        if data["compiled_steps"] is not None:
+            data["compiled_steps"] = list(data["compiled_steps"])
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -115,14 +137,15 @@ class Config:
         return cls(**data)
 
     def __repr__(self):
-        set_fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()
+        set_fields = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items()
                                if v is not None)
         return f"Config({set_fields})"
 
     def __str__(self):
         if self.is_as_written:
             return "as written"
-        return ", ".join(f"{k}={v}" for k, v in self.to_dict().items() if v is not None)
+        return ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}"
+                         for k, v in asdict(self).items() if v is not None)
 
     @property
     def is_as_written(self):
@@ -185,6 +208,8 @@ class Config:
                 parts.append(f"{value} {what} thread{'s' if value > 1 else ''}")
         if self.inner_max_num_threads is not None:
             parts.append(f"{self.inner_max_num_threads} thread(s) per worker process")
+        if self.compiled_steps is not None:
+            parts.append(f"compiled {', '.join(self.compiled_steps)}")
         return ", ".join(parts)
 
     # -- using it -----------------------------------------------------------
@@ -212,7 +237,8 @@ class Config:
         return apply_config(self)
 
     def configure(self, estimator):
-        """Return an unfitted clone of ``estimator`` with ``n_jobs`` set.
+        """Return an unfitted clone of ``estimator`` with ``n_jobs`` set and
+        the ``compiled_steps`` replaced by their compiled equivalents.
 
         Only parameters where ``n_jobs`` can have an effect are set (never
         ``LogisticRegression.n_jobs``, deprecated and inert since
@@ -232,6 +258,10 @@ class Config:
             A new, unfitted estimator.
         """
         configured = clone(estimator)
+        if self.compiled_steps is not None:
+            from ._substitutes import substitute_steps
+
+            configured = substitute_steps(configured, self.compiled_steps)
         if self.n_jobs is not None:
             keys = inspect_layers(configured, task=None).n_jobs_params
             if keys:
