@@ -223,7 +223,7 @@ _TILE_BYTES = 64 * 1024
 
 
 def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,
-                  n_threads=None, engine="auto") -> np.ndarray:
+                  check_finite=False, n_threads=None, engine="auto"):
     """Compute ``(X - offset) / scale``, or ``X * scale + offset``, per column.
 
     Parameters
@@ -241,6 +241,9 @@ def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,
     out : ndarray, default=None
         Where to write, laid out as X; X itself works (in place). None
         allocates an array laid out as X.
+    check_finite : bool, default=False
+        Also report whether X holds infinite values or NaN, found in the
+        same pass (input validation fused into the kernel).
     n_threads : int, default=None
         OpenMP threads of the Cython engine. None uses the calling thread's
         OpenMP limit now (so ``threadpool_limits(n, user_api="openmp")``
@@ -252,6 +255,8 @@ def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,
     -------
     out : ndarray of shape (n_samples, n_features)
         Same dtype and memory order as X.
+    has_inf, has_nan : bool
+        Only with ``check_finite``: whether X holds infinite values, NaN.
 
     Raises
     ------
@@ -269,10 +274,12 @@ def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,
     out = _check_out(out, X)
     low, high = (0.0, 0.0) if clip is None else (float(clip[0]), float(clip[1]))
     A, by_row = _rows_view(X)
+    flags = 0
     if X.size:
-        module.column_affine(A, offset, scale, out.T if by_row else out, by_row,
-                             bool(mul_add), clip is not None, low, high, n_threads)
-    return out
+        flags = module.column_affine(A, offset, scale, out.T if by_row else out, by_row,
+                                     bool(mul_add), clip is not None, low, high,
+                                     bool(check_finite), n_threads)
+    return (out, bool(flags & 1), bool(flags & 2)) if check_finite else out
 
 
 def _fold_moments(count, mean, m2):
@@ -363,7 +370,8 @@ def column_min_max(X, *, n_threads=None, engine="auto"):
 _NORMS = {"max": 0, "l1": 1, "l2": 2}
 
 
-def normalize_rows(X, norm="l2", *, out=None, n_threads=None, engine="auto"):
+def normalize_rows(X, norm="l2", *, out=None, check_finite=False, n_threads=None,
+                   engine="auto"):
     """Divide each row of X by its norm, as ``sklearn.preprocessing.normalize``.
 
     Rows whose norm is below ``10 * eps`` of the dtype are left as they are
@@ -376,13 +384,15 @@ def normalize_rows(X, norm="l2", *, out=None, n_threads=None, engine="auto"):
     norm : {"l1", "l2", "max"}, default="l2"
     out : ndarray, default=None
         As in :func:`column_affine` (X itself works).
-    n_threads, engine
+    check_finite, n_threads, engine
         As in :func:`column_affine`.
 
     Returns
     -------
     out : ndarray of shape (n_samples, n_features)
         Same dtype and memory order as X.
+    has_inf, has_nan : bool
+        Only with ``check_finite``, as in :func:`column_affine`.
     """
     module, n_threads = _engine(engine, n_threads, "normalize_rows")
     if norm not in _NORMS:
@@ -390,17 +400,18 @@ def normalize_rows(X, norm="l2", *, out=None, n_threads=None, engine="auto"):
     X = _check_float_array("X", X, 2)
     out = _check_out(out, X)
     tiny = 10 * np.finfo(X.dtype).eps
+    check, flags = bool(check_finite), 0
     if not X.size:
-        return out
-    if X.flags.c_contiguous:
-        module.normalize_rows(X, out, _NORMS[norm], tiny, n_threads)
+        pass
+    elif X.flags.c_contiguous:
+        flags = module.normalize_rows(X, out, _NORMS[norm], tiny, check, n_threads)
     else:
         # A row of an F-ordered X is strided: take the norms with NumPy's
         # column-wise reductions, then scale the columns of X.T in one pass.
         norms = _kernels_numpy.row_norms(X, _NORMS[norm], tiny)
-        module.column_affine(X.T, np.zeros_like(norms), norms, out.T, False,
-                             False, False, 0.0, 0.0, n_threads)
-    return out
+        flags = module.column_affine(X.T, np.zeros_like(norms), norms, out.T, False,
+                                     False, False, 0.0, 0.0, check, n_threads)
+    return (out, bool(flags & 1), bool(flags & 2)) if check_finite else out
 
 
 def n_polynomial_2_features(n_features, include_bias=True, interaction_only=False):

@@ -11,8 +11,20 @@ tiling ``block`` of :func:`column_moments` too (NumPy takes two passes).
 import numpy as np
 
 
-def column_affine(A, offset, scale, out, by_row, mul_add, clip, low, high, n_threads):
-    """``out = (A - offset) / scale``, or ``A * scale + offset``; then clip."""
+def _nonfinite_flags(A, check_finite):
+    """1 if A holds an infinite value, | 2 if a NaN; 0 unchecked."""
+    if not check_finite:
+        return 0
+    return int(np.isinf(A).any()) | (int(np.isnan(A).any()) << 1)
+
+
+def column_affine(A, offset, scale, out, by_row, mul_add, clip, low, high, check_finite,
+                  n_threads):
+    """``out = (A - offset) / scale``, or ``A * scale + offset``; then clip.
+
+    Returns what A holds when ``check_finite``: 1 infinite values, | 2 NaN.
+    """
+    flags = _nonfinite_flags(A, check_finite)  # before A may be overwritten
     if by_row:
         offset, scale = offset[:, None], scale[:, None]
     if mul_add:
@@ -23,6 +35,7 @@ def column_affine(A, offset, scale, out, by_row, mul_add, clip, low, high, n_thr
         np.divide(out, scale, out=out)
     if clip:
         np.clip(out, out.dtype.type(low), out.dtype.type(high), out=out)
+    return flags
 
 
 def column_moments(A, by_row, shift, block, count, mean, m2, scratch, n_threads):
@@ -72,9 +85,15 @@ def row_norms(A, norm, tiny):
     return norms
 
 
-def normalize_rows(A, out, norm, tiny, n_threads):
-    """Divide each row by its l1 (norm=1), l2 (2) or max (0) norm."""
-    np.divide(A, row_norms(A, norm, tiny)[:, None], out=out)
+def normalize_rows(A, out, norm, tiny, check_finite, n_threads):
+    """Divide each row by its l1 (norm=1), l2 (2) or max (0) norm.
+
+    Returns what A holds when ``check_finite``: 1 infinite values, | 2 NaN.
+    """
+    flags = _nonfinite_flags(A, check_finite)
+    with np.errstate(invalid="ignore"):  # NaN rows: refused by the caller when checked
+        np.divide(A, row_norms(A, norm, tiny)[:, None], out=out)
+    return flags
 
 
 def polynomial_2(X, out, include_bias, interaction_only, n_threads):

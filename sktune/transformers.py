@@ -64,6 +64,27 @@ class _KernelMixin:
         return np.empty_like(X) if np.may_share_memory(X, user) else X
 
 
+    def _transform_checked(self, X, copy, validate, kernel, allow_nan=True):
+        """Validate X, run ``kernel(Xv, out, check_finite)``, return the output.
+
+        Into a new array (``copy``), the finiteness check of scikit-learn's
+        validation, a whole pass over X, is fused into the kernel's pass
+        instead; if the kernel saw a value scikit-learn refuses, its
+        validation runs again, only to raise its own error. In place, X is
+        validated first, as it must not be half-written when that fails.
+        """
+        finite = "allow-nan" if allow_nan else True
+        fused = copy and not get_config()["assume_finite"]
+        Xv = validate(X, ensure_all_finite=False if fused else finite)
+        out = self._output(Xv, X, copy)
+        if not fused:
+            return kernel(Xv, out, False)
+        out, has_inf, has_nan = kernel(Xv, out, True)
+        if has_inf or (has_nan and not allow_nan):
+            validate(X, ensure_all_finite=finite)  # raises scikit-learn's own error
+        return out
+
+
 def _constraints(parent):
     return {**parent._parameter_constraints,
             "engine": [StrOptions(set(_kernels.ENGINES))]}
@@ -127,10 +148,11 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         if not self._kernels_apply(X):
             return super().transform(X, copy=copy)
         check_is_fitted(self)
-        copy = copy if copy is not None else self.copy
-        Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
-                           force_writeable=True, ensure_all_finite="allow-nan")
-        return self._affine(Xv, self._output(Xv, X, copy), inverse=False)
+        return self._transform_checked(
+            X, self.copy if copy is None else copy,
+            lambda X, **kw: validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                                          copy=False, force_writeable=True, **kw),
+            lambda X, out, check: self._affine(X, out, False, check))
 
     def inverse_transform(self, X, copy=None):
         """Scale back the data to the original representation.
@@ -140,17 +162,18 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         if not self._kernels_apply(X):
             return super().inverse_transform(X, copy=copy)
         check_is_fitted(self)
-        copy = copy if copy is not None else self.copy
-        Xv = check_array(X, dtype=FLOAT_DTYPES, copy=False, force_writeable=True,
-                         ensure_all_finite="allow-nan")
-        return self._affine(Xv, self._output(Xv, X, copy), inverse=True)
+        return self._transform_checked(
+            X, self.copy if copy is None else copy,
+            lambda X, **kw: check_array(X, dtype=FLOAT_DTYPES, copy=False,
+                                        force_writeable=True, **kw),
+            lambda X, out, check: self._affine(X, out, True, check))
 
-    def _affine(self, X, out, inverse):
+    def _affine(self, X, out, inverse, check_finite):
         n_features = X.shape[1]
         mean = self.mean_ if self.with_mean else np.zeros(n_features)
         scale = self.scale_ if self.with_std else np.ones(n_features)
         return _kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
-                                      engine=self.engine)
+                                      check_finite=check_finite, engine=self.engine)
 
 
 def _merge_moments(last_n, last_mean, last_var, count, mean, var, with_var):
@@ -226,12 +249,14 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         if not self._kernels_apply(X):
             return super().transform(X)
         check_is_fitted(self)
-        Xv = validate_data(self, X, copy=False, dtype=FLOAT_DTYPES, force_writeable=True,
-                           ensure_all_finite="allow-nan", reset=False)
         clip = self.feature_range if self.clip else None
-        return _kernels.column_affine(Xv, self.min_, self.scale_, mul_add=True, clip=clip,
-                                      out=self._output(Xv, X, self.copy),
-                                      engine=self.engine)
+        return self._transform_checked(
+            X, self.copy,
+            lambda X, **kw: validate_data(self, X, copy=False, dtype=FLOAT_DTYPES,
+                                          force_writeable=True, reset=False, **kw),
+            lambda X, out, check: _kernels.column_affine(
+                X, self.min_, self.scale_, mul_add=True, clip=clip, out=out,
+                check_finite=check, engine=self.engine))
 
     def inverse_transform(self, X):
         """Undo the scaling of X according to feature_range.
@@ -241,11 +266,13 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         if not self._kernels_apply(X):
             return super().inverse_transform(X)
         check_is_fitted(self)
-        Xv = check_array(X, copy=False, dtype=FLOAT_DTYPES, force_writeable=True,
-                         ensure_all_finite="allow-nan")
-        return _kernels.column_affine(Xv, self.min_, self.scale_,
-                                      out=self._output(Xv, X, self.copy),
-                                      engine=self.engine)
+        return self._transform_checked(
+            X, self.copy,
+            lambda X, **kw: check_array(X, copy=False, dtype=FLOAT_DTYPES,
+                                        force_writeable=True, **kw),
+            lambda X, out, check: _kernels.column_affine(
+                X, self.min_, self.scale_, out=out, check_finite=check,
+                engine=self.engine))
 
 
 class Normalizer(_KernelMixin, preprocessing.Normalizer):
@@ -272,11 +299,13 @@ class Normalizer(_KernelMixin, preprocessing.Normalizer):
         """
         if not self._kernels_apply(X):
             return super().transform(X, copy=copy)
-        copy = copy if copy is not None else self.copy
-        Xv = validate_data(self, X, dtype=FLOAT_DTYPES, force_writeable=True,
-                           copy=False, reset=False)
-        return _kernels.normalize_rows(Xv, self.norm, out=self._output(Xv, X, copy),
-                                       engine=self.engine)
+        return self._transform_checked(
+            X, self.copy if copy is None else copy,
+            lambda X, **kw: validate_data(self, X, dtype=FLOAT_DTYPES, force_writeable=True,
+                                          copy=False, reset=False, **kw),
+            lambda X, out, check: _kernels.normalize_rows(
+                X, self.norm, out=out, check_finite=check, engine=self.engine),
+            allow_nan=False)
 
 
 class PolynomialFeatures(_KernelMixin, preprocessing.PolynomialFeatures):

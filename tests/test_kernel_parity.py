@@ -134,3 +134,31 @@ def test_kernels_reject_bad_arguments():
     with pytest.raises(_kernels.InvalidParameterError, match="'n_threads' parameter of "
                                                              "polynomial_2"):
         _kernels.polynomial_2(X, n_threads=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 1000), shape=shapes, dtype=dtypes, order=st.sampled_from("CF"),
+       n_inf=st.integers(0, 2), n_nan=st.integers(0, 2), in_place=st.booleans(),
+       n_threads=st.sampled_from([1, 2, 3]))
+def test_fused_finite_check_reports_what_X_holds(seed, shape, dtype, order, n_inf, n_nan,
+                                                 in_place, n_threads):
+    # Check the finiteness flags of the fused kernels, also when writing in place.
+    X = _data(seed, *shape, dtype, order, nan=False)
+    rng = np.random.default_rng(seed)
+    for value, count in ((np.inf, n_inf), (np.nan, n_nan)):
+        for _ in range(count if X.size else 0):
+            X[rng.integers(0, X.shape[0]), rng.integers(0, X.shape[1])] = value
+    expected = (bool(np.isinf(X).any()), bool(np.isnan(X).any()))
+    ones, zeros = np.ones(X.shape[1]), np.zeros(X.shape[1])
+    for engine in ("numpy", "cython"):
+        source = X.copy(order="K")
+        out = source if in_place else None
+        _, *flags = _kernels.column_affine(source, zeros, ones, mul_add=True,
+                                           clip=(-0.5, 0.5), out=out, check_finite=True,
+                                           n_threads=n_threads, engine=engine)
+        assert tuple(flags) == expected, engine
+        source = X.copy(order="K")
+        _, *flags = _kernels.normalize_rows(source, "l1", out=source if in_place else None,
+                                            check_finite=True, n_threads=n_threads,
+                                            engine=engine)
+        assert tuple(flags) == expected, engine

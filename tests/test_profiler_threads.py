@@ -225,7 +225,7 @@ def _openmp_kernel_work(seconds):
     mean, scale, out = X.mean(axis=0), X.std(axis=0) + 0.5, np.empty_like(X)
 
     def scale_with_two_threads():
-        column_affine(X, mean, scale, out, False, False, False, 0.0, 0.0, 2)
+        column_affine(X, mean, scale, out, False, False, False, 0.0, 0.0, False, 2)
 
     def work():
         end = time.perf_counter() + seconds

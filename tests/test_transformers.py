@@ -281,3 +281,30 @@ def test_standard_scaler_sample_weight_is_scikit_learns():
 def test_transformer_passes_scikit_learn_estimator_checks(estimator, check):
     # Check the scikit-learn estimator API contract.
     check(estimator)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan], ids=["inf", "-inf", "nan"])
+@pytest.mark.parametrize("ours, theirs, param_sets, allow_nan", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("method", ["transform", "inverse_transform"])
+def test_transform_time_nonfinite_gives_scikit_learn_error(ours, theirs, param_sets,
+                                                           allow_nan, method, bad, copy):
+    # Check the finiteness check fused into the kernels: same error (or none) as
+    # scikit-learn, and X untouched when it fails, in place or not.
+    X = _make_X(10, 50, 3, np.float64, "C", nan=False, constant=False)
+    if not hasattr(theirs, method) or (method == "inverse_transform"
+                                       and ours is transformers.Normalizer):
+        pytest.skip(f"{theirs.__name__} has no {method}")
+    kwargs = {"copy": copy} if "copy" in theirs().get_params() else {}
+    X_bad = X.copy()
+    X_bad[7, 1] = bad
+    for cls_params in ({"clip": True},) if ours is transformers.MinMaxScaler else ({},):
+        expected_model = theirs(**kwargs, **cls_params).fit(X)
+        model = ours(**kwargs, **cls_params).fit(X)
+        mine = X_bad.copy()
+        with _ignore_warnings():
+            expected = _error_of(lambda: getattr(expected_model, method)(X_bad.copy()))
+            got = _error_of(lambda: getattr(model, method)(mine))
+        assert got == expected
+        if expected is not None:
+            assert_array_equal(mine, X_bad)  # nothing half-written

@@ -66,6 +66,7 @@ def column_affine(
     bint clip,
     double low,
     double high,
+    bint check_finite,
     int n_threads,
 ):
     """Write ``(A - offset) / scale`` (or ``A * scale + offset``) into ``out``.
@@ -75,6 +76,10 @@ def column_affine(
     NumPy's ``X -= offset; X /= scale`` are (setup.py builds with
     ``-ffp-contract=off`` so no fused multiply-add changes the last bit).
     With ``clip``, results are clipped to ``[low, high]``; NaN stays NaN.
+
+    Returns flags of what A holds, checked while each row is in cache when
+    ``check_finite`` (else 0): 1 an infinite value, 2 a NaN. Input
+    validation fused into the one pass over memory.
     """
     cdef Py_ssize_t n_rows = A.shape[0]
     cdef Py_ssize_t n_cols = A.shape[1]
@@ -82,8 +87,11 @@ def column_affine(
     cdef floating a, b, v
     cdef floating lo = <floating>low
     cdef floating hi = <floating>high
+    cdef int flags = 0
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads,
                     use_threads_if=n_rows * n_cols >= MIN_PARALLEL_SIZE):
+        if check_finite and n_cols > 0:  # before out (maybe A itself) is written
+            flags |= _nonfinite_flags(&A[i, 0], n_cols)  # a reduction over rows
         if by_row:
             a = offset[i]
             b = scale[i]
@@ -106,6 +114,40 @@ def column_affine(
                     out[i, j] = lo
                 elif v > hi:
                     out[i, j] = hi
+    return flags
+
+
+cdef inline int _nonfinite_flags(const floating *row, Py_ssize_t n) noexcept nogil:
+    """1 if the row holds an infinite value, | 2 if it holds a NaN.
+
+    ``x * 0`` is NaN exactly for NaN and infinite x, so a sum of them tells
+    whether the row is finite: four independent sums vectorise and cost no
+    more than reading the row, which is in cache (compare-and-OR loops do
+    not vectorise with GCC and cost as much as the kernel itself, measured
+    by benchmarks/bench_kernels.py). Only a row that is not finite is looked
+    at element by element.
+    """
+    cdef Py_ssize_t j = 0
+    cdef floating a0 = 0, a1 = 0, a2 = 0, a3 = 0
+    cdef int flags = 0
+    while j + 4 <= n:
+        a0 += row[j] * 0
+        a1 += row[j + 1] * 0
+        a2 += row[j + 2] * 0
+        a3 += row[j + 3] * 0
+        j += 4
+    while j < n:
+        a0 += row[j] * 0
+        j += 1
+    a0 = (a0 + a1) + (a2 + a3)
+    if a0 == a0:
+        return 0
+    for j in range(n):
+        if row[j] != row[j]:
+            flags |= 2
+        elif row[j] - row[j] != 0:
+            flags |= 1
+    return flags
 
 
 # -- column statistics: count, mean and sum of squared deviations ----------
@@ -270,6 +312,7 @@ def normalize_rows(
     floating[:, ::1] out,
     int norm,
     double tiny,
+    bint check_finite,
     int n_threads,
 ):
     """Divide each row of A by its l1 (norm=1), l2 (2) or max (0) norm.
@@ -277,15 +320,18 @@ def normalize_rows(
     Norms are accumulated in double; a norm below ``tiny`` (scikit-learn's
     ``10 * eps`` of the dtype) counts as 1, so zero rows stay zero. One
     pass over memory: a row is reduced and divided while it is in cache.
-    ``out`` may be A itself.
+    ``out`` may be A itself. Returns the flags of :func:`column_affine`.
     """
     cdef Py_ssize_t n_rows = A.shape[0]
     cdef Py_ssize_t n_cols = A.shape[1]
     cdef Py_ssize_t i, j
     cdef double s, x
     cdef floating d
+    cdef int flags = 0
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads,
                     use_threads_if=n_rows * n_cols >= MIN_PARALLEL_SIZE):
+        if check_finite and n_cols > 0:
+            flags |= _nonfinite_flags(&A[i, 0], n_cols)
         s = 0
         if norm == 2:
             for j in range(n_cols):
@@ -305,6 +351,7 @@ def normalize_rows(
             d = 1
         for j in range(n_cols):
             out[i, j] = A[i, j] / d
+    return flags
 
 
 # -- degree-2 polynomial and interaction features ---------------------------
