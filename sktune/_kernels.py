@@ -216,10 +216,11 @@ def _engine(engine, n_threads, caller):
 
 
 # Tile of column_moments: rows of this many bytes are read once from memory
-# and twice from cache. Set by benchmarks/bench_kernels.py (fit): 64 KiB
-# fits every L2 cache, and tiles of 16 KiB to 256 KiB timed within 3% on
-# 1,000,000 x 32 float64.
-_TILE_BYTES = 64 * 1024
+# and twice from cache. Set by ``benchmarks/bench_kernels.py --tuning`` on
+# the 2-core Xeon VM (fit of 1,000,000 x 32 float64, 2 threads): 16 KiB
+# 47 ms, 64 KiB 37 ms, 256 KiB 36 ms, 1 MiB 46 ms. 256 KiB is also within
+# every L2 cache of the last decade.
+_TILE_BYTES = 256 * 1024
 
 
 def column_affine(X, offset, scale, *, mul_add=False, clip=None, out=None,

@@ -35,9 +35,11 @@ cdef extern from *:
     int sktune_omp_max_threads() noexcept nogil
     int sktune_omp_num_threads() noexcept nogil
 
-# Below this many elements a kernel runs on the calling thread. Set from
-# benchmarks/bench_kernels.py: at 64k float64 elements (512 KiB) one pass
-# takes ~20 us, the order of an OpenMP team's start-up and join.
+# Below this many elements a kernel runs on the calling thread: an OpenMP
+# team's start and join cost microseconds, a pass over 512 KiB about 20 us.
+# ``benchmarks/bench_kernels.py --tuning`` on the 2-core Xeon VM: at 65,536
+# elements two threads are already 1.5x as fast as one; smaller sizes
+# were not tried with threads.
 cdef Py_ssize_t MIN_PARALLEL_SIZE = 65536
 
 
@@ -128,16 +130,17 @@ cdef inline int _nonfinite_flags(const floating *row, Py_ssize_t n) noexcept nog
     at element by element.
     """
     cdef Py_ssize_t j = 0
+    cdef floating zero = 0  # typed: a literal 0.0 would promote float32 to double
     cdef floating a0 = 0, a1 = 0, a2 = 0, a3 = 0
     cdef int flags = 0
     while j + 4 <= n:
-        a0 += row[j] * 0
-        a1 += row[j + 1] * 0
-        a2 += row[j + 2] * 0
-        a3 += row[j + 3] * 0
+        a0 += row[j] * zero
+        a1 += row[j + 1] * zero
+        a2 += row[j + 2] * zero
+        a3 += row[j + 3] * zero
         j += 4
     while j < n:
-        a0 += row[j] * 0
+        a0 += row[j] * zero
         j += 1
     a0 = (a0 + a1) + (a2 + a3)
     if a0 == a0:
