@@ -49,8 +49,9 @@ def _advice(step):
         func = getattr(step, "func", None)
         if func is not None and runs_python_loop(func):
             label = getattr(func, "__name__", repr(func))
-            return (f"its function {label}() loops in Python: compile it with Numba "
-                    "(numba.njit) or vectorise it with NumPy; a Python loop also holds "
+            return (f"its function {label}() loops in Python: "
+                    "sktune.profile(..., accelerate=True) measures it compiled with "
+                    "Numba (or vectorise it with NumPy); a Python loop also holds "
                     "the GIL, so the threading backend cannot run it in parallel.")
     return None
 
