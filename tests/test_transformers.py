@@ -308,3 +308,29 @@ def test_transform_time_nonfinite_gives_scikit_learn_error(ours, theirs, param_s
         assert got == expected
         if expected is not None:
             assert_array_equal(mine, X_bad)  # nothing half-written
+
+
+@pytest.mark.slow
+def test_transformers_use_numpy_twins_under_no_extensions(tmp_path):
+    # Check that SKTUNE_NO_EXTENSIONS=1 runs every transformer on the NumPy twins,
+    # silently, with scikit-learn's output.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, warnings\n"
+        "import numpy as np\n"
+        "warnings.simplefilter('error')\n"
+        "from sklearn import preprocessing as P\n"
+        "from sktune import _kernels, transformers as T\n"
+        "X = np.random.default_rng(0).normal(size=(200, 4))\n"
+        "ok = all(np.allclose(getattr(T, n)().fit_transform(X), "
+        "getattr(P, n)().fit_transform(X)) for n in T.__all__)\n"
+        "print(json.dumps({'cython': _kernels._cy is not None, 'ok': bool(ok)}))\n")
+    env = dict(os.environ, SKTUNE_NO_EXTENSIONS="1")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"cython": False, "ok": True}
