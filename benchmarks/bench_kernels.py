@@ -90,6 +90,19 @@ def _timed(call):
     return elapsed
 
 
+def interleaved(calls, n_repeats, rng):
+    """Warm every call up once, then time them in shuffled rounds: {name: [s]}."""
+    for call in calls.values():  # pages, OpenMP teams, caches, compilation
+        _timed(call)
+    times = {name: [] for name in calls}
+    for _ in range(n_repeats):
+        order = list(calls)
+        rng.shuffle(order)
+        for name in order:
+            times[name].append(_timed(calls[name]))
+    return times
+
+
 def _pairs(X, dtype):
     """(operation, scikit-learn call, sktune call, bytes one call moves)."""
     nbytes = X.nbytes
@@ -147,15 +160,8 @@ def run_setting(X, n_threads, n_repeats, rng):
     for name, sk_call, st_call, _ in pairs:
         calls["sklearn " + name] = sk_call
         calls["sktune " + name] = st_call
-    times = {name: [] for name in calls}
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        for call in calls.values():  # warm-up: pages, OpenMP team, caches
-            _timed(call)
-        for _ in range(n_repeats):
-            order = list(calls)
-            rng.shuffle(order)
-            for name in order:
-                times[name].append(_timed(calls[name]))
+        times = interleaved(calls, n_repeats, rng)
     return times, pairs
 
 
@@ -166,12 +172,7 @@ def run_jit(n_repeats, rng):
     assert compiled.engine_ == "numba", compiled.engine_
     np.testing.assert_allclose(compiled.transform(X), python_rows(X))
     calls = {"python": lambda: python_rows(X), "jit": lambda: compiled.transform(X)}
-    times = {name: [] for name in calls}
-    for _ in range(n_repeats):
-        order = list(calls)
-        rng.shuffle(order)
-        for name in order:
-            times[name].append(_timed(calls[name]))
+    times = interleaved(calls, n_repeats, rng)
     return times, compiled.compile_info_
 
 
@@ -207,12 +208,7 @@ def run_tuning(n_repeats, rng):
                 lambda b=block, o=out, n=n_threads: [
                     _kernels.column_affine(b, zeros, ones, out=o, n_threads=n)
                     for _ in range(max(1, 2_000_000 // b.size))])
-    times = {name: [] for name in calls}
-    for _ in range(n_repeats):
-        order = list(calls)
-        rng.shuffle(order)
-        for name in order:
-            times[name].append(_timed(calls[name]))
+    times = interleaved(calls, n_repeats, rng)
     print("\n## Tuning: column moments tile size (fit, 2 threads)\n")
     for kib in tiles:
         print(f"tile {kib:5d} KiB  {_ms(times[f'tile {kib} KiB'])}")

@@ -296,6 +296,16 @@ def _fold_moments(count, mean, m2):
     return n, mu, total
 
 
+def _column_reduction(X, n_threads, engine, caller):
+    """What a per-column reduction needs: the engine, X checked, its row view
+    and how many per-thread partial results the kernel writes (one row of
+    partials per thread for C order; one thread per column for F order)."""
+    module, n_threads = _engine(engine, n_threads, caller)
+    X = _check_float_array("X", X, 2)
+    A, by_row = _rows_view(X)
+    return module, n_threads, X, A, by_row, (1 if by_row else n_threads)
+
+
 def column_moments(X, *, n_threads=None, engine="auto"):
     """Count, mean and variance of each column of X, NaN ignored.
 
@@ -316,11 +326,9 @@ def column_moments(X, *, n_threads=None, engine="auto"):
     mean, var : ndarray of shape (n_features,), float64
         NaN for a column without values.
     """
-    module, n_threads = _engine(engine, n_threads, "column_moments")
-    X = _check_float_array("X", X, 2)
-    A, by_row = _rows_view(X)
+    module, n_threads, X, A, by_row, n_parts = _column_reduction(
+        X, n_threads, engine, "column_moments")
     n_stats = X.shape[1]
-    n_parts = 1 if by_row else n_threads
     count, mean, m2 = (np.zeros((n_parts, n_stats)) for _ in range(3))
     row_bytes = A.itemsize * (1 if by_row else max(1, A.shape[1]))
     block = max(1, _TILE_BYTES // row_bytes)
@@ -354,10 +362,8 @@ def column_min_max(X, *, n_threads=None, engine="auto"):
     low, high : ndarray of shape (n_features,)
         X's dtype; NaN for a column without values (as ``np.nanmin``).
     """
-    module, n_threads = _engine(engine, n_threads, "column_min_max")
-    X = _check_float_array("X", X, 2)
-    A, by_row = _rows_view(X)
-    n_parts = 1 if by_row else n_threads
+    module, n_threads, X, A, by_row, n_parts = _column_reduction(
+        X, n_threads, engine, "column_min_max")
     low = np.full((n_parts, X.shape[1]), np.inf, dtype=X.dtype)
     high = np.full((n_parts, X.shape[1]), -np.inf, dtype=X.dtype)
     if X.size:

@@ -64,6 +64,16 @@ class _KernelMixin:
         return np.empty_like(X) if np.may_share_memory(X, user) else X
 
 
+    def _validator(self, inverse=False):
+        """scikit-learn's validation for transform (the feature count is
+        checked) or inverse_transform (it is not), without the copy: the
+        kernels write a new array or X itself."""
+        if inverse:
+            return lambda X, **kw: check_array(X, dtype=FLOAT_DTYPES, copy=False,
+                                               force_writeable=True, **kw)
+        return lambda X, **kw: validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                                             copy=False, force_writeable=True, **kw)
+
     def _transform_checked(self, X, copy, validate, kernel, allow_nan=True):
         """Validate X, run ``kernel(Xv, out, check_finite)``, return the output.
 
@@ -85,22 +95,26 @@ class _KernelMixin:
         return out
 
 
+def _docstring(parent, notes):
+    """The parent's docstring up to its Attributes, with ``engine`` and sktune's notes."""
+    head = parent.__doc__.split("    Attributes")[0]
+    head = head.replace("    Parameters\n    ----------\n",
+                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
+    return head + "    Notes\n    -----\n" + notes + "    "
+
+
 def _constraints(parent):
     return {**parent._parameter_constraints,
             "engine": [StrOptions(set(_kernels.ENGINES))]}
 
 
 class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
-    __doc__ = (preprocessing.StandardScaler.__doc__.split("    Attributes")[0]
-               .replace("    Parameters\n    ----------\n",
-                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
-               + """    Notes
-    -----
+    __doc__ = _docstring(preprocessing.StandardScaler, """\
     sktune: fit computes mean and variance in one pass over memory (tiles
     reduced twice in cache, merged with Chan's update, in float64);
     ``transform`` and ``inverse_transform`` are fused into one pass. See
     :class:`sklearn.preprocessing.StandardScaler` for the attributes.
-    """)
+""")
 
     _parameter_constraints = _constraints(preprocessing.StandardScaler)
 
@@ -147,12 +161,7 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         """
         if not self._kernels_apply(X):
             return super().transform(X, copy=copy)
-        check_is_fitted(self)
-        return self._transform_checked(
-            X, self.copy if copy is None else copy,
-            lambda X, **kw: validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
-                                          copy=False, force_writeable=True, **kw),
-            lambda X, out, check: self._affine(X, out, False, check))
+        return self._scale(X, self.copy if copy is None else copy, inverse=False)
 
     def inverse_transform(self, X, copy=None):
         """Scale back the data to the original representation.
@@ -161,19 +170,20 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         """
         if not self._kernels_apply(X):
             return super().inverse_transform(X, copy=copy)
-        check_is_fitted(self)
-        return self._transform_checked(
-            X, self.copy if copy is None else copy,
-            lambda X, **kw: check_array(X, dtype=FLOAT_DTYPES, copy=False,
-                                        force_writeable=True, **kw),
-            lambda X, out, check: self._affine(X, out, True, check))
+        return self._scale(X, self.copy if copy is None else copy, inverse=True)
 
-    def _affine(self, X, out, inverse, check_finite):
-        n_features = X.shape[1]
-        mean = self.mean_ if self.with_mean else np.zeros(n_features)
-        scale = self.scale_ if self.with_std else np.ones(n_features)
-        return _kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
-                                      check_finite=check_finite, engine=self.engine)
+    def _scale(self, X, copy, inverse):
+        """``(X - mean_) / scale_``, or ``X * scale_ + mean_`` when ``inverse``."""
+        check_is_fitted(self)
+
+        def kernel(X, out, check_finite):
+            n_features = X.shape[1]
+            mean = self.mean_ if self.with_mean else np.zeros(n_features)
+            scale = self.scale_ if self.with_std else np.ones(n_features)
+            return _kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
+                                          check_finite=check_finite, engine=self.engine)
+
+        return self._transform_checked(X, copy, self._validator(inverse), kernel)
 
 
 def _merge_moments(last_n, last_mean, last_var, count, mean, var, with_var):
@@ -198,16 +208,12 @@ def _merge_moments(last_n, last_mean, last_var, count, mean, var, with_var):
 
 
 class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
-    __doc__ = (preprocessing.MinMaxScaler.__doc__.split("    Attributes")[0]
-               .replace("    Parameters\n    ----------\n",
-                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
-               + """    Notes
-    -----
+    __doc__ = _docstring(preprocessing.MinMaxScaler, """\
     sktune: fit finds each column's minimum and maximum in one pass over
     memory; ``transform`` (clip included) and ``inverse_transform`` are one
     fused pass. See :class:`sklearn.preprocessing.MinMaxScaler` for the
     attributes.
-    """)
+""")
 
     _parameter_constraints = _constraints(preprocessing.MinMaxScaler)
 
@@ -248,15 +254,7 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         """
         if not self._kernels_apply(X):
             return super().transform(X)
-        check_is_fitted(self)
-        clip = self.feature_range if self.clip else None
-        return self._transform_checked(
-            X, self.copy,
-            lambda X, **kw: validate_data(self, X, copy=False, dtype=FLOAT_DTYPES,
-                                          force_writeable=True, reset=False, **kw),
-            lambda X, out, check: _kernels.column_affine(
-                X, self.min_, self.scale_, mul_add=True, clip=clip, out=out,
-                check_finite=check, engine=self.engine))
+        return self._scale(X, inverse=False)
 
     def inverse_transform(self, X):
         """Undo the scaling of X according to feature_range.
@@ -265,26 +263,25 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         """
         if not self._kernels_apply(X):
             return super().inverse_transform(X)
+        return self._scale(X, inverse=True)
+
+    def _scale(self, X, inverse):
+        """``X * scale_ + min_`` (clipped with ``clip``), or its inverse."""
         check_is_fitted(self)
+        clip = self.feature_range if self.clip and not inverse else None
         return self._transform_checked(
-            X, self.copy,
-            lambda X, **kw: check_array(X, copy=False, dtype=FLOAT_DTYPES,
-                                        force_writeable=True, **kw),
+            X, self.copy, self._validator(inverse),
             lambda X, out, check: _kernels.column_affine(
-                X, self.min_, self.scale_, out=out, check_finite=check,
-                engine=self.engine))
+                X, self.min_, self.scale_, mul_add=not inverse, clip=clip, out=out,
+                check_finite=check, engine=self.engine))
 
 
 class Normalizer(_KernelMixin, preprocessing.Normalizer):
-    __doc__ = (preprocessing.Normalizer.__doc__.split("    Attributes")[0]
-               .replace("    Parameters\n    ----------\n",
-                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
-               + """    Notes
-    -----
+    __doc__ = _docstring(preprocessing.Normalizer, """\
     sktune: each row is reduced and divided while it is in cache, one pass
     over memory (norms accumulated in float64). See
     :class:`sklearn.preprocessing.Normalizer` for the attributes.
-    """)
+""")
 
     _parameter_constraints = _constraints(preprocessing.Normalizer)
 
@@ -300,24 +297,18 @@ class Normalizer(_KernelMixin, preprocessing.Normalizer):
         if not self._kernels_apply(X):
             return super().transform(X, copy=copy)
         return self._transform_checked(
-            X, self.copy if copy is None else copy,
-            lambda X, **kw: validate_data(self, X, dtype=FLOAT_DTYPES, force_writeable=True,
-                                          copy=False, reset=False, **kw),
+            X, self.copy if copy is None else copy, self._validator(),
             lambda X, out, check: _kernels.normalize_rows(
                 X, self.norm, out=out, check_finite=check, engine=self.engine),
             allow_nan=False)
 
 
 class PolynomialFeatures(_KernelMixin, preprocessing.PolynomialFeatures):
-    __doc__ = (preprocessing.PolynomialFeatures.__doc__.split("    Attributes")[0]
-               .replace("    Parameters\n    ----------\n",
-                        "    Parameters\n    ----------\n    " + _ENGINE_DOC + "\n\n", 1)
-               + """    Notes
-    -----
+    __doc__ = _docstring(preprocessing.PolynomialFeatures, """\
     sktune: ``degree=2`` with ``order="C"`` on dense input is computed row
     by row in one kernel; other degrees and orders are scikit-learn's. See
     :class:`sklearn.preprocessing.PolynomialFeatures` for the attributes.
-    """)
+""")
 
     _parameter_constraints = _constraints(preprocessing.PolynomialFeatures)
 
