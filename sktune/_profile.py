@@ -131,6 +131,14 @@ def _accelerated(estimator, X, candidates):
                          "PolynomialFeatures, or a FunctionTransformer of a Python "
                          "function).")
         return tuple(candidates), excluded, notes
+    # sktune's kernels and Numba start OpenMP threads in this process; a
+    # multiprocessing trial after them forks after OpenMP (checklist 10).
+    forking = [c for c in candidates if c.backend == "multiprocessing"]
+    candidates = [c for c in candidates if c.backend != "multiprocessing"]
+    excluded += [(c, "the compiled substitutes of accelerate=True run OpenMP threads in "
+                     "this process, and the multiprocessing backend would fork after "
+                     "them (the GNU OpenMP runtime can deadlock the child)")
+                 for c in forking]
     steps = tuple(paths)
     extra = [dataclasses.replace(c, compiled_steps=steps) for c in candidates]
     if len(steps) > 1:

@@ -92,6 +92,22 @@ def test_accelerate_refuses_functions_numba_cannot_match(data, func, reason):
     assert result.best == Config()
 
 
+def test_accelerate_excludes_multiprocessing(data):
+    # Check that no multiprocessing trial forks after the substitutes' OpenMP threads.
+    from sklearn.ensemble import RandomForestRegressor
+
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=4))
+    result = sktune.profile(pipe, X, y, budget="quick", accelerate=True,
+                            space=ConfigSpace(n_jobs=[2], backend=["loky",
+                                                                   "multiprocessing"]))
+    assert all(c.backend != "multiprocessing" for c in result.candidates)
+    reasons = [reason for c, reason in result.excluded if c.backend == "multiprocessing"]
+    assert reasons and "fork after" in reasons[0]
+    assert Config(n_jobs=2, backend="loky", compiled_steps=("standardscaler",)) in \
+        result.candidates
+
+
 def test_accelerate_false_compiles_nothing(data, monkeypatch):
     # Check that without accelerate nothing is probed or compiled (checklist 32).
     import sktune._substitutes as substitutes
