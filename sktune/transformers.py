@@ -42,10 +42,17 @@ class _KernelMixin:
 
     @staticmethod
     def _kernels_apply(X, sample_weight=None):
-        """True for dense NumPy-convertible input the kernels compute."""
+        """True for dense NumPy-convertible input the kernels compute.
+
+        float16 stays float16 in scikit-learn's validation (FLOAT_DTYPES), and
+        the kernels have no float16 variant: such input, also as a DataFrame
+        column, is scikit-learn's.
+        """
+        dtypes = getattr(X, "dtypes", None)  # pandas
+        dtypes = [getattr(X, "dtype", None)] if dtypes is None else list(dtypes)
         return (not sparse.issparse(X) and sample_weight is None
                 and not get_config().get("array_api_dispatch", False)
-                and getattr(X, "dtype", None) != np.float16)
+                and not any(dtype == np.float16 for dtype in dtypes))
 
     @staticmethod
     def _output(X, original, copy):

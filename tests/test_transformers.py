@@ -251,10 +251,11 @@ def test_transformer_sparse_and_float16_are_scikit_learns(ours, theirs, param_se
                                                           allow_nan):
     # Check that input the kernels do not cover gives scikit-learn's exact result.
     X16 = _make_X(8, 20, 3, np.float16, "C", nan=False, constant=False)
-    expected = theirs().fit(X16).transform(X16)
-    got = ours().fit(X16).transform(X16)
-    assert got.dtype == expected.dtype
-    assert_array_equal(got, expected)
+    for data in (X16, pd.DataFrame(X16)):
+        expected = theirs().fit(data).transform(data)
+        got = ours().fit(data).transform(data)
+        assert got.dtype == expected.dtype
+        assert_array_equal(got, expected)
     Xs = sparse.random(20, 4, density=0.5, format="csr", random_state=0)
     params = {"with_mean": False} if ours is transformers.StandardScaler else {}
     expected = _error_of(lambda: theirs(**params).fit_transform(Xs))
