@@ -65,8 +65,8 @@ __all__ = [
 # the kernels cannot be imported.
 _LAZY = {
     "transformers": (".transformers", None),
-    "jit_transformer": ("._jit", "jit_transformer"),
-    "JitTransformer": ("._jit", "JitTransformer"),
+    "jit_transformer": ("._jit_transformer", "jit_transformer"),
+    "JitTransformer": ("._jit_transformer", "JitTransformer"),
     "cython_transformer": ("._cython_runtime", "cython_transformer"),
     "CythonTransformer": ("._cython_runtime", "CythonTransformer"),
 }
