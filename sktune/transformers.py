@@ -71,6 +71,26 @@ class _KernelMixin:
         return np.empty_like(X) if np.may_share_memory(X, user) else X
 
 
+    def _fit_checked(self, X, reset, reduce, suspicious):
+        """Validate X for fit and ``reduce`` it; return ``(X, statistics)``.
+
+        An infinite value makes a column's statistics non-finite (its sum,
+        minimum or maximum), so scikit-learn's separate pass looking for one
+        is skipped; its validation runs again, only to raise its own error,
+        when ``suspicious(statistics)`` says a column came out non-finite.
+        """
+        fused = not get_config()["assume_finite"]
+
+        def validate(finite):
+            return validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite=finite,
+                                 reset=reset)
+
+        Xv = validate(False if fused else "allow-nan")
+        statistics = reduce(Xv)
+        if fused and suspicious(statistics):
+            validate("allow-nan")  # raises scikit-learn's error for an infinite value
+        return Xv, statistics
+
     def _validator(self, inverse=False):
         """scikit-learn's validation for transform (the feature count is
         checked) or inverse_transform (it is not), without the copy: the
@@ -138,9 +158,15 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         if not self._kernels_apply(X, sample_weight):
             return super().partial_fit(X, y, sample_weight)
         first_call = not hasattr(self, "n_samples_seen_")
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan",
-                          reset=first_call)
-        count, mean, var = _kernels.column_moments(X, engine=self.engine)
+
+        def non_finite(moments):
+            count, mean, var = moments
+            seen = count > 0
+            return not (np.isfinite(mean[seen]).all() and np.isfinite(var[seen]).all())
+
+        X, (count, mean, var) = self._fit_checked(
+            X, first_call, lambda X: _kernels.column_moments(X, engine=self.engine),
+            non_finite)
         last_n = (np.zeros(X.shape[1]) if first_call
                   else np.broadcast_to(self.n_samples_seen_, (X.shape[1],)))
         if not self.with_mean and not self.with_std:
@@ -238,10 +264,10 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         if not self._kernels_apply(X) or low >= high:
             return super().partial_fit(X, y)  # scikit-learn's own errors
         first_pass = not hasattr(self, "n_samples_seen_")
-        X = validate_data(self, X, reset=first_pass, dtype=FLOAT_DTYPES,
-                          ensure_all_finite="allow-nan")
+        X, (data_min, data_max) = self._fit_checked(
+            X, first_pass, lambda X: _kernels.column_min_max(X, engine=self.engine),
+            lambda extremes: any(np.isinf(v).any() for v in extremes))
         low, high = (np.asarray(v, dtype=X.dtype) for v in self.feature_range)
-        data_min, data_max = _kernels.column_min_max(X, engine=self.engine)
         if first_pass:
             self.n_samples_seen_ = X.shape[0]
         else:

@@ -335,3 +335,29 @@ def test_transformers_use_numpy_twins_under_no_extensions(tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"cython": False, "ok": True}
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("where", ["first-row", "middle", "both-signs", "with-nan"])
+@pytest.mark.parametrize("cls", [transformers.StandardScaler, transformers.MinMaxScaler],
+                         ids=lambda c: c.__name__)
+def test_fit_time_infinity_gives_scikit_learn_error(cls, where, order):
+    # Check the finiteness check folded into fit's reductions: an infinite value
+    # anywhere (also in the row the moments are shifted by) is refused as by
+    # scikit-learn, and NaN alone is not.
+    X = _make_X(11, 300, 3, np.float64, order, nan=False, constant=False)
+    if where == "first-row":
+        X[0, 1] = np.inf
+    elif where == "middle":
+        X[150, 2] = -np.inf
+    elif where == "both-signs":
+        X[10, 0], X[20, 0] = np.inf, -np.inf
+    else:
+        X[:, 1] = np.nan
+        X[5, 2] = np.inf
+    theirs = getattr(preprocessing, cls.__name__)
+    expected = _error_of(lambda: theirs().fit(X))
+    assert expected is not None
+    assert _error_of(lambda: cls().fit(X)) == expected
+    X_nan = np.where(np.isinf(X), np.nan, X)
+    assert _error_of(lambda: cls().fit(X_nan)) is None
