@@ -229,6 +229,43 @@ class ProfileResult:
 
         return format_result(self)
 
+    def plot(self, kind="scaling", ax=None):
+        """Draw one view of this result with matplotlib (headless-safe).
+
+        Parameters
+        ----------
+        kind : str, default="scaling"
+            One of ``sktune.plots.KINDS``.
+        ax : matplotlib Axes, default=None
+            Where to draw; None makes a new Figure (no pyplot state touched).
+
+        Returns
+        -------
+        figure : matplotlib.figure.Figure
+        """
+        from .plots import plot
+
+        return plot(self, kind=kind, ax=ax)
+
+    def report(self, path, format=None):
+        """Write a report of this result; the format follows the extension.
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.html`` (self-contained page with plots), ``.md`` or ``.json``,
+            or any extension registered in ``sktune.reporters``.
+        format : str, default=None
+            A reporter name, overriding the extension.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from .reporters import write_report
+
+        return write_report(self, path, format=format)
+
     # -- JSON -----------------------------------------------------------------
     def to_dict(self):
         """A JSON-serialisable dict (see :meth:`save`)."""

@@ -66,3 +66,72 @@ class CostlyEstimator(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return np.full(len(X), self.classes_[0])
+
+
+def fake_machine(usable_cores=2):
+    """A :class:`sktune.machine.Machine` with plain, fixed facts (no detection)."""
+    from sktune.machine import Machine
+
+    return Machine(
+        cpu_model="Fake CPU @ 2.0GHz", logical_cores=usable_cores,
+        physical_cores=usable_cores, usable_cores=usable_cores, affinity_cores=None,
+        cgroup_quota=None, caches={"L2": 1024**2}, threadpools=(
+            {"user_api": "blas", "internal_api": "openblas", "version": "0.3",
+             "num_threads": usable_cores, "filepath": "/lib/libopenblas.so"},),
+        versions={"python": "3.11", "scikit-learn": "1.6"}, platform="Linux",
+        python_implementation="CPython", gil_enabled=True, start_method="fork",
+        numba_threading_layer=None, compiled={}, omp_env={})
+
+
+def synthetic_result(medians=None, estimator_repr="Pipeline(...)", steps=True,
+                     notes=("a note",), n_repeats=5, seed=0):
+    """A :class:`sktune.ProfileResult` built from synthetic records, no timing.
+
+    ``medians`` maps each :class:`sktune.Config` to its median wall time
+    (the first key is the baseline). With ``steps``, every timed record
+    carries a two-step breakdown as the "steps" profiler leaves it.
+    """
+    from sktune import Config, ProfileResult
+
+    if medians is None:
+        medians = {Config(): 1.0, Config(n_jobs=2, backend="loky"): 0.6,
+                   Config(n_jobs=2, backend="threading"): 0.52,
+                   Config(n_jobs=1, backend="threading"): 1.0,
+                   Config(blas_threads=1, openmp_threads=1): 0.9,
+                   Config(blas_threads=1, openmp_threads=2): 0.8,
+                   Config(blas_threads=2, openmp_threads=1): 0.95}
+    rng = np.random.default_rng(seed)
+    records = []
+    for index, median in enumerate(medians.values()):
+        records.append({"config": index, "phase": "warmup", "round": 0,
+                        "wall_s": median * 1.5, "cpu_s": median, "error": None,
+                        "cold": True, "warnings": []})
+        for repeat in range(n_repeats):
+            wall = float(median * (1 + 0.01 * rng.standard_normal()))
+            record = {"config": index, "phase": "timed", "round": repeat + 1,
+                      "wall_s": wall, "cpu_s": wall * 1.5, "error": None, "cold": False,
+                      "warnings": []}
+            if steps:
+                record["steps"] = [
+                    {"step": "", "method": "fit", "calls": 1, "seconds": wall,
+                     "self_seconds": 0.1 * wall},
+                    {"step": "scale", "method": "fit_transform", "calls": 1,
+                     "seconds": 0.3 * wall, "self_seconds": 0.3 * wall},
+                    {"step": "model", "method": "fit", "calls": 1,
+                     "seconds": 0.6 * wall, "self_seconds": 0.6 * wall}]
+            records.append(record)
+    return ProfileResult(
+        candidates=list(medians), records=records,
+        equivalence={i: (True, "") for i in range(len(medians))},
+        machine=fake_machine(),
+        workload={"estimator": "Pipeline", "repr": estimator_repr,
+                  "data": {"task": "fit", "n_samples": 100, "n_features": 4,
+                           "dtype": "float64", "type": "ndarray", "order": "C"},
+                  "layers": {"blas": True, "openmp": True},
+                  "steps": {"": {"class": "Pipeline", "advice": None},
+                            "scale": {"class": "StandardScaler", "advice": None},
+                            "model": {"class": "LogisticRegression",
+                                      "advice": "try <b>this</b>"}}},
+        notes=list(notes), search={"budget": "quick", "elapsed_s": 3.2, "rounds": 5,
+                                   "n_runs": 40, "stop_reason": "the budget ran out"},
+        settings={"min_effect": 0.05, "seed": 0})

@@ -1,0 +1,129 @@
+"""Formatted cells shared by the HTML and Markdown reporters.
+
+The numbers are formatted by :mod:`sktune._format`, as in ``print(result)``,
+so every report agrees with the terminal. Values are plain, unescaped
+strings: each reporter escapes them for its own format.
+"""
+
+from .._breakdown import ROOT
+from .._format import _bytes, _data_line, _isnan, _seconds
+
+#: Columns of the candidates table: (header, key, numeric).
+CANDIDATE_COLUMNS = (
+    ("configuration", "config", False), ("median", "median", True),
+    ("speedup", "speedup", True), ("95% interval", "interval", True),
+    ("busy cores", "busy", True), ("threads", "threads", True),
+    ("peak memory", "peak", True), ("added memory", "added", True),
+    ("first call", "first", True), ("status", "status", False))
+
+#: Columns of the steps table: (header, key, numeric).
+STEP_COLUMNS = (("step", "step", False), ("class", "estimator", False),
+                ("method", "method", False), ("calls", "calls", True),
+                ("self time", "self", True), ("share", "share", True),
+                ("inclusive", "seconds", True))
+
+
+def _number(value, fmt):
+    return "-" if _isnan(value) else format(value, fmt)
+
+
+def candidate_rows(result):
+    """One dict of formatted cells per candidate, fastest first, ``best`` flagged."""
+    rows = []
+    for row in result.summary().to_dict("records"):
+        has_speedup = not _isnan(row.get("speedup"))
+        status = row["status"] if row["status"] == "ok" or not row.get("detail") \
+            else f"{row['status']}: {row['detail']}"
+        rows.append({
+            "best": bool(row["best"]), "config": row["config"],
+            "median": _seconds(row.get("median_s")),
+            "speedup": f"{row['speedup']:.2f}x" if has_speedup else "-",
+            "interval": (f"[{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]"
+                         if has_speedup else "-"),
+            "busy": _number(row.get("busy_cores"), ".1f"),
+            "threads": _number(row.get("busy_threads"), ".0f"),
+            "peak": _bytes(row.get("peak_bytes")),
+            "added": _bytes(row.get("extra_bytes")),
+            "first": _seconds(row.get("cold_s")), "status": status})
+    return rows
+
+
+def step_rows(result):
+    """Rows of the steps table for the recommended configuration, and its title.
+
+    Returns ``(title, rows)``; ``rows`` is empty when no step was profiled.
+    """
+    frame = result.steps
+    if frame.empty:
+        return "", []
+    index = result.candidates.index(result.best)
+    mine = frame[frame["config_index"] == index]
+    if mine.empty:
+        index, mine = 0, frame[frame["config_index"] == 0]
+    if (mine["step"] == ROOT).all():
+        return "", []  # a single estimator: nothing to break down, as in print(result)
+    which = "as written" if index == 0 else result.candidates[index].describe()
+    rows = [{"step": r.step, "estimator": r.estimator or "-", "method": r.method,
+             "calls": f"{r.calls:.0f}", "self": _seconds(r.self_seconds),
+             "share": f"{r.share:.0%}", "seconds": _seconds(r.seconds)}
+            for r in mine.itertuples()]
+    n_repeats = int(mine["n_repeats"].max())
+    return (f"Self time of each step under {which} (median of {n_repeats} repeats)",
+            rows)
+
+
+def slowest_step_line(result):
+    """A sentence on the recommended configuration's slowest step, or ''."""
+    from .._breakdown import slowest_step
+
+    index = result.candidates.index(result.best)
+    slow = slowest_step(result, index)
+    if slow is None:
+        return ""
+    line = (f"Slowest step: {slow['step']} ({slow['estimator']}, "
+            f"{slow['share']:.0%} of the time)")
+    return line + (f": {slow['advice']}" if slow["advice"] else ".")
+
+
+def workload_rows(result):
+    """(label, value) pairs describing the workload and the search."""
+    workload, search = result.workload, result.search
+    data = workload.get("data", {})
+    rows = [("estimator", str(workload.get("estimator", "?"))),
+            ("task", str(data.get("task", "?"))),
+            ("data", _data_line(data))]
+    layers = workload.get("layers") or {}
+    if layers:
+        uses = [name for name in ("blas", "openmp") if layers.get(name)]
+        if layers.get("n_jobs_params"):
+            uses.append("n_jobs (" + ", ".join(map(str, layers["n_jobs_params"])) + ")")
+        rows.append(("parallel layers", ", ".join(uses) or "none found"))
+    if search:
+        rows.append(("search", f"budget {search.get('budget')}, "
+                               f"{search.get('elapsed_s', 0):.1f} s spent on "
+                               f"{search.get('n_runs', 0)} runs in "
+                               f"{search.get('rounds', 0)} rounds; stopped because "
+                               f"{search.get('stop_reason')}"))
+    return rows
+
+
+def machine_rows(result):
+    """(label, value) pairs of the machine facts that decide the answer."""
+    machine = result.machine
+    quota = "none" if machine.cgroup_quota is None else f"{machine.cgroup_quota:g} cores"
+    versions = ", ".join(f"{k} {v}" for k, v in machine.versions.items() if v is not None)
+    pools = "; ".join(f"{p.get('internal_api') or p.get('user_api')} "
+                      f"{p.get('num_threads')} threads" for p in machine.threadpools)
+    return [("CPU", machine.cpu_model),
+            ("cores", f"{machine.usable_cores} usable ({machine.logical_cores} logical, "
+                      f"{machine.physical_cores} physical; cgroup quota {quota})"),
+            ("thread pools", pools or "none loaded"),
+            ("versions", versions),
+            ("platform", machine.platform),
+            ("fingerprint", machine.fingerprint)]
+
+
+def use_it(result):
+    """The lines of Python that apply the recommendation."""
+    return ("with result.best.apply():\n"
+            "    result.best.configure(estimator).fit(X, y)")
