@@ -20,6 +20,7 @@ from sklearn.base import clone
 from ._breakdown import describe_steps
 from ._compat import Interval, openmp_effective_n_threads
 from ._introspect import inspect_layers, unseeded_params
+from ._progress import progress_bar
 from ._state import preserved_state
 from ._validation import validate_params
 from .exceptions import InvalidParameterError, ProfilerError, WorkloadError
@@ -161,12 +162,12 @@ def _closing(profilers):
 
 
 @contextlib.contextmanager
-def _progress_log(verbose):
-    """Log progress to stderr while profiling; leave logging as it was after."""
+def _progress_log(verbose, stream=None):
+    """Log progress to ``stream`` (None: stderr) while profiling; restore logging after."""
     if not verbose:
         yield
         return
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("sktune: %(message)s"))
     old_level = logger.level
     logger.addHandler(handler)
@@ -229,7 +230,9 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         Seeds the shuffling, the bootstrap, and every ``random_state=None``
         inside sktune's copy of the estimator (so outputs are comparable).
     verbose : int, default=0
-        Log progress at INFO level (1) or DEBUG level (2) to stderr.
+        Log progress at INFO level (1) or DEBUG level (2) to stderr, with a
+        progress bar (what is being timed, the budget left) when stderr is a
+        terminal or in a notebook.
 
     Returns
     -------
@@ -270,7 +273,9 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
     budget_settings = resolve_budget(budget)
     profilers, extra_profilers = _resolve_profilers(profilers)
 
-    with preserved_state(), _progress_log(verbose), _closing(profilers + extra_profilers):
+    bar = progress_bar(verbose, clock=_now)
+    with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
+            _closing(profilers + extra_profilers):
         env_before = {**environment_snapshot(), "busy_share": _busy_elsewhere()}
         notes = []
         seeded = clone(estimator)
@@ -309,6 +314,8 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         machine = Machine.detect()
         logger.info("profiling %d candidates (%d not run)", len(candidates),
                     len(excluded))
+        bar.start(len(candidates), budget_settings["seconds"],
+                  max_rounds=budget_settings["max_repeats"])
 
         strategy = AdaptiveSearch(
             budget_settings["min_repeats"], budget_settings["max_repeats"],
@@ -328,6 +335,7 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
             order = list(order)
             rng.shuffle(order)
             for index in order:
+                bar.update(str(candidates[index]), state.rounds, _now() - started)
                 record = runner.visit(index, state.rounds)
                 if record is not None:
                     state.timings[index].append(record["wall_s"])
@@ -371,6 +379,8 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
             for index in sorted({0, candidates.index(best)}):
                 for costly in extra_profilers:
                     logger.info("extra run of %s under %s", candidates[index], costly.name)
+                    bar.update(f"{costly.name}, {candidates[index]}", state.rounds,
+                               _now() - started)
                     runner.extra(index, [costly, *companions])
             fields["search"]["extra_s"] = _now() - extra_started
     return ProfileResult(**fields)
