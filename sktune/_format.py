@@ -75,10 +75,14 @@ def _hotspot_lines(result, rec):
 
 
 def _data_line(data):
-    shape = f"{data.get('n_samples')}x{data.get('n_features')}"
+    # A list of documents (text pipelines) has rows but no feature count or dtype.
+    n_features = data.get("n_features")
+    shape = (f"{data.get('n_samples')}x{n_features}" if n_features is not None
+             else f"{data.get('n_samples')} samples")
+    dtype = f" {data['dtype']}" if data.get("dtype") else ""
     extra = f", nnz={data['nnz']}" if data.get("nnz") is not None else ""
     order = f", {data['order']}-order" if data.get("order") else ""
-    return f"X {shape} {data.get('dtype')} ({data.get('type')}{order}{extra})"
+    return f"X {shape}{dtype} ({data.get('type')}{order}{extra})"
 
 
 def format_result(result):
