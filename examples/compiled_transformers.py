@@ -14,10 +14,9 @@ in by import, and ``sktune.jit_transformer`` turns a row function into a
 transformer.
 
 Run: ``python examples/compiled_transformers.py`` (about 30 s on 2 cores;
-``SKTUNE_EXAMPLE_ROWS=2000`` makes it a smoke test).
+``SKTUNE_EXAMPLES_SMALL=1`` shrinks the data to a smoke test of a few
+seconds).
 """
-
-import os
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -25,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import sktune
+from _small import scaled
 
 
 def clip_outliers(X):
@@ -49,7 +49,7 @@ def row_summary(row):
     return out
 
 
-n_rows = int(os.environ.get("SKTUNE_EXAMPLE_ROWS", 200_000))
+n_rows = scaled(200_000, 2000)
 rng = np.random.default_rng(0)
 X = rng.standard_t(df=3, size=(n_rows, 16))
 y = X @ rng.normal(size=16) + rng.normal(size=n_rows)

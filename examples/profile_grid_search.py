@@ -6,7 +6,12 @@ against the search as written and answers with an interval. Note that it
 sets ``n_jobs`` on the search only: ``LogisticRegression(n_jobs=...)`` has no
 effect since scikit-learn 1.8 and is left alone.
 
-Run: ``python examples/profile_grid_search.py``
+For a grid search over a BLAS-heavy model, where ``n_jobs`` and BLAS threads
+multiply, see ``grid_search_blas.py``.
+
+Run: ``python examples/profile_grid_search.py`` (about 10 s on 2 cores;
+``SKTUNE_EXAMPLES_SMALL=1`` shrinks the data to a smoke test of a few
+seconds).
 """
 
 from sklearn.datasets import make_classification
@@ -16,8 +21,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sktune
+from _small import scaled
 
-X, y = make_classification(n_samples=3000, n_features=20, random_state=0)
+X, y = make_classification(n_samples=scaled(3000, 600), n_features=20, random_state=0)
 search = GridSearchCV(
     make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
     {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]},

@@ -10,7 +10,9 @@ written and on the recommended one.
 Here one step is a ``FunctionTransformer`` whose function loops in Python:
 sktune names it as the slowest step and suggests compiling it with Numba.
 
-Run: ``python examples/where_time_goes.py``
+Run: ``python examples/where_time_goes.py`` (about 15 s on 2 cores;
+``SKTUNE_EXAMPLES_SMALL=1`` shrinks the data to a smoke test of a few
+seconds).
 """
 
 import math
@@ -23,6 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import sktune
+from _small import scaled
 
 
 def squash(X):
@@ -35,7 +38,7 @@ def squash(X):
 
 
 rng = np.random.default_rng(0)
-X = rng.normal(size=(100_000, 5))
+X = rng.normal(size=(scaled(100_000, 5000), 5))
 X[:, 4] = rng.integers(0, 4, size=len(X))  # a categorical column
 y = (X[:, 0] + X[:, 1] > 0).astype(int)
 
