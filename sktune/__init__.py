@@ -46,6 +46,10 @@ __all__ = [
     "transformers",
     "jit_transformer",
     "JitTransformer",
+    # reports
+    "plots",
+    "reporters",
+    "compare",
     "cython_transformer",
     "CythonTransformer",
     # errors and warnings
@@ -60,11 +64,15 @@ __all__ = [
     "__version__",
 ]
 
-# Compiled transformers load on first use (PEP 562), so ``import sktune``
-# does not pay for scikit-learn's preprocessing module and works even when
-# the kernels cannot be imported.
+# Compiled transformers, plots, reporters and run comparison load on first
+# use (PEP 562), so ``import sktune`` does not pay for scikit-learn's
+# preprocessing module or matplotlib, and works even when the kernels cannot
+# be imported.
 _LAZY = {
     "transformers": (".transformers", None),
+    "plots": (".plots", None),
+    "reporters": (".reporters", None),
+    "compare": (".compare", None),
     "jit_transformer": ("._jit_transformer", "jit_transformer"),
     "JitTransformer": ("._jit_transformer", "JitTransformer"),
     "cython_transformer": ("._cython_runtime", "cython_transformer"),
