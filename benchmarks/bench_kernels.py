@@ -103,7 +103,7 @@ def interleaved(calls, n_repeats, rng):
     return times
 
 
-def _pairs(X, dtype):
+def _pairs(X):
     """(operation, scikit-learn call, sktune call, bytes one call moves)."""
     nbytes = X.nbytes
     sk_std = preprocessing.StandardScaler().fit(X)
@@ -156,7 +156,7 @@ def run_setting(X, n_threads, n_repeats, rng):
         "scaling kernel into a buffer": lambda: _kernels.column_affine(
             X, mean, scale, out=buffer, n_threads=n_threads),
     }
-    pairs = _pairs(X, X.dtype)
+    pairs = _pairs(X)
     for name, sk_call, st_call, _ in pairs:
         calls["sklearn " + name] = sk_call
         calls["sktune " + name] = st_call

@@ -56,9 +56,9 @@ def _python_function(func):
 def _probe_sample(X):
     """A small float sample of X for the Numba probe, or None if X is not numeric."""
     try:
-        sample = np.asarray(X[:_PROBE_ROWS] if hasattr(X, "__getitem__") else X)
-        if hasattr(X, "iloc"):
-            sample = np.asarray(X.iloc[:_PROBE_ROWS])
+        rows = (X.iloc[:_PROBE_ROWS] if hasattr(X, "iloc")  # a DataFrame: by position
+                else X[:_PROBE_ROWS] if hasattr(X, "__getitem__") else X)
+        sample = np.asarray(rows)
         if sample.ndim != 2 or sample.dtype.kind not in "biuf":
             return None
         return np.ascontiguousarray(

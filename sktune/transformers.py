@@ -62,14 +62,13 @@ class _KernelMixin:
         user's input (another dtype, a DataFrame, a list), X is sktune's own
         and is written in place even when ``copy=True``.
         """
-        if not copy:
+        if not copy or isinstance(original, (list, tuple)):  # lists are always converted
             return X
         try:  # a view for ndarrays and single-dtype DataFrames
             user = original if isinstance(original, np.ndarray) else np.asarray(original)
         except Exception:
             return np.empty_like(X)
         return np.empty_like(X) if np.may_share_memory(X, user) else X
-
 
     def _fit_checked(self, X, reset, reduce, suspicious):
         """Validate X for fit and ``reduce`` it; return ``(X, statistics)``.
