@@ -3,9 +3,13 @@
 A strategy sees only timings, failures and the time spent; it never times
 anything itself and does no I/O. A round runs each chosen candidate once,
 in an order shuffled by the caller, so every candidate is interleaved with
-the baseline (DESIGN.md). The default :class:`AdaptiveSearch` repeats until
-the ranking is settled, the repeat cap is reached or the budget is spent,
-and stops re-measuring candidates that are already confidently slower.
+the baseline (DESIGN.md). Strategies are plug-ins: :class:`RacingSearch`
+(the default of the "quick" and "measure" budgets) starts every candidate
+with a few repeats, drops those confidently slower than the current best,
+re-times the survivors and stops once the winner is separated; it also
+gives the runner a time limit beyond which a trial is cut off as far
+slower than the best. :class:`ExhaustiveSearch` times every candidate the
+same number of times, the reference the benchmarks compare against.
 """
 
 import math
@@ -25,18 +29,29 @@ MIN_REPEATS = 3
 #: Named budgets, in the spirit of FFTW's planner levels. ``seconds`` is a
 #: soft limit checked between rounds; MIN_REPEATS rounds always run.
 #: "exhaustive" is the reference: every candidate, 25 repeats, no early stop.
-#: "measure" stops at 8 repeats, so even a search that never settles costs
-#: at most 8/25 of it (benchmarks/bench_recommend.py, target <= 1/3).
+#: "measure" stops at 7 repeats, so even a search that never settles costs
+#: about 7/25 of it plus the fixed cost of starting the worker and warming
+#: every candidate up once (benchmarks/bench_recommend.py, target <= 1/3; at
+#: 8 repeats a grid search whose ranking never settled cost 0.36).
+#: "estimate" times nothing: it answers from wisdom or from rules.
 BUDGETS = {
-    "quick": {"min_repeats": 3, "max_repeats": 5, "seconds": 20.0, "adaptive": True},
-    "measure": {"min_repeats": 5, "max_repeats": 8, "seconds": 90.0, "adaptive": True},
+    "estimate": {"min_repeats": 0, "max_repeats": 0, "seconds": 0.0,
+                 "strategy": None, "rank": 0},
+    "quick": {"min_repeats": 3, "max_repeats": 5, "seconds": 20.0,
+              "strategy": "racing", "rank": 1},
+    "measure": {"min_repeats": 5, "max_repeats": 7, "seconds": 90.0,
+                "strategy": "racing", "rank": 2},
     "exhaustive": {"min_repeats": 25, "max_repeats": 25, "seconds": math.inf,
-                   "adaptive": False},
+                   "strategy": "exhaustive", "rank": 3},
 }
 
 
 def resolve_budget(budget):
-    """Turn ``budget`` (a name or seconds) into strategy settings."""
+    """Turn ``budget`` (a name or seconds) into strategy settings.
+
+    A number of seconds is a "measure" search with that time limit; it
+    ranks with "measure" when deciding whether wisdom may answer.
+    """
     if isinstance(budget, str):
         if budget not in BUDGETS:
             raise InvalidParameterError(invalid_choice("budget", budget, BUDGETS))
@@ -46,6 +61,32 @@ def resolve_budget(budget):
             "The 'budget' parameter of profile must be a str among "
             f"{sorted(BUDGETS)} or a float in the range (0, inf). Got {budget!r} instead.")
     return {"name": f"{float(budget):g} s", **BUDGETS["measure"], "seconds": float(budget)}
+
+
+def make_strategy(strategy, budget_settings, *, min_effect=0.05, seed=0):
+    """The strategy instance of a profiling run.
+
+    Parameters
+    ----------
+    strategy : {"auto", "racing", "exhaustive"} or SearchStrategy
+        "auto" takes the budget's own (racing for "quick" and "measure").
+        An instance is used as given: its own settings win.
+    budget_settings : dict
+        From :func:`resolve_budget`.
+    """
+    if isinstance(strategy, SearchStrategy):
+        return strategy
+    if not isinstance(strategy, str) or strategy not in ("auto", *STRATEGIES):
+        raise InvalidParameterError(
+            "The 'strategy' parameter of profile must be a str among "
+            f"{sorted(['auto', *STRATEGIES])} or a SearchStrategy instance. "
+            f"Got {strategy!r} instead.")
+    name = budget_settings["strategy"] if strategy == "auto" else strategy
+    repeats = budget_settings["min_repeats"], budget_settings["max_repeats"]
+    if name == "exhaustive":
+        return ExhaustiveSearch(repeats[1], budget_settings["seconds"])
+    return RacingSearch(*repeats, budget_settings["seconds"], min_effect=min_effect,
+                        seed=seed)
 
 
 @dataclass
@@ -59,7 +100,10 @@ class SearchState:
     timings : dict of int to list of float
         Timed wall-clock seconds per candidate.
     failed : set of int
-        Candidates that raised; never run again.
+        Candidates that raised, crashed or hung; never run again.
+    cut_off : set of int
+        Candidates whose trial ran past :meth:`SearchStrategy.time_limit`
+        and was stopped; never run again.
     elapsed : float
         Seconds spent so far, warm-ups included.
     rounds : int
@@ -69,6 +113,7 @@ class SearchState:
     n_candidates: int
     timings: dict = field(default_factory=dict)
     failed: set = field(default_factory=set)
+    cut_off: set = field(default_factory=set)
     elapsed: float = 0.0
     rounds: int = 0
 
@@ -83,9 +128,74 @@ class SearchStrategy(ABC):
     def next_round(self, state):
         """Return the candidate indices to run next (any order), or None to stop."""
 
+    def time_limit(self, state, index):
+        """Seconds after which a timed repeat of ``index`` is cut off, or None.
 
-class AdaptiveSearch(SearchStrategy):
-    """Repeat until settled, capped, or out of budget; drop clear losers.
+        Only an isolated runner can stop a trial; in process the limit is
+        ignored. The default never cuts a trial off.
+        """
+        return None
+
+    def _active(self, state, dropped=()):
+        return [i for i in range(state.n_candidates)
+                if i not in state.failed and i not in state.cut_off and i not in dropped]
+
+    def _over_budget(self, state):
+        per_round = state.elapsed / max(state.rounds, 1)
+        if state.elapsed + per_round > self.seconds:
+            self.stop_reason = f"time budget of {self.seconds:g} s spent"
+            return True
+        return False
+
+
+class ExhaustiveSearch(SearchStrategy):
+    """Every candidate, the same number of repeats, nothing dropped or cut off.
+
+    The reference the racing search is benchmarked against
+    (``benchmarks/bench_recommend.py``).
+
+    Parameters
+    ----------
+    repeats : int, default=25
+        Timed repeats per candidate (at least 3).
+    seconds : float, default=inf
+        Time budget; after 3 rounds, no new round starts if it would overrun.
+    """
+
+    def __init__(self, repeats=25, seconds=math.inf):
+        self.repeats = max(MIN_REPEATS, repeats)
+        self.seconds = seconds
+
+    def next_round(self, state):
+        if state.rounds >= self.repeats:
+            self.stop_reason = f"reached {self.repeats} repeats"
+            return None
+        if state.rounds >= MIN_REPEATS and self._over_budget(state):
+            return None
+        return self._active(state)
+
+
+#: A timed repeat taking CUTOFF_FACTOR times the best median so far is "far
+#: slower" and cut off: nothing it could do later would make it the
+#: recommendation. The factor is far above the run-to-run noise of one
+#: repeat (up to ~30% on a busy 2-core machine). CUTOFF_MIN_S keeps the
+#: cut-off above the cost of replacing the killed worker (a fresh
+#: interpreter importing scikit-learn took about 2 s on the CI machine).
+CUTOFF_FACTOR = 4.0
+CUTOFF_MIN_S = 3.0
+
+
+class RacingSearch(SearchStrategy):
+    """Race the candidates: drop clear losers early, re-time the survivors.
+
+    Every candidate gets ``MIN_REPEATS`` interleaved repeats. From then on,
+    after each round, a candidate whose time is confidently above the
+    current best's by more than ``min_effect`` (the lower bound of the
+    ratio's confidence interval) is dropped; the survivors are timed again
+    until the ranking is settled (the best separated from each rival, or
+    within noise of it), ``max_repeats`` is reached or the budget is spent,
+    but never before ``min_repeats``. A timed repeat running past
+    :meth:`time_limit` is cut off by an isolated runner.
 
     Parameters
     ----------
@@ -95,25 +205,29 @@ class AdaptiveSearch(SearchStrategy):
         Time budget; no new round starts if it would likely overrun.
     min_effect : float, default=0.05
         Relative difference below which two candidates count as equally fast.
-    adaptive : bool, default=True
-        False runs every candidate ``max_repeats`` times (exhaustive).
     seed : int, default=0
         Seed of the bootstrap intervals.
+    cutoff_factor : float, default=CUTOFF_FACTOR
+        A trial slower than this multiple of the best's median is cut off;
+        ``math.inf`` never cuts.
+    cutoff_min_s : float, default=CUTOFF_MIN_S
+        ... but only once it is this many seconds slower than the best.
     """
 
     def __init__(self, min_repeats=5, max_repeats=15, seconds=math.inf, *,
-                 min_effect=0.05, adaptive=True, seed=0):
+                 min_effect=0.05, seed=0, cutoff_factor=CUTOFF_FACTOR,
+                 cutoff_min_s=CUTOFF_MIN_S):
         self.min_repeats = max(MIN_REPEATS, min_repeats)
         self.max_repeats = max(self.min_repeats, max_repeats)
         self.seconds = seconds
         self.min_effect = min_effect
-        self.adaptive = adaptive
         self.seed = seed
+        self.cutoff_factor = cutoff_factor
+        self.cutoff_min_s = cutoff_min_s
         self.dropped = set()
 
-    def _active(self, state):
-        return [i for i in range(state.n_candidates)
-                if i not in state.failed and i not in self.dropped]
+    def _active(self, state, dropped=None):
+        return super()._active(state, self.dropped if dropped is None else dropped)
 
     def _fastest(self, state, active):
         return min((i for i in active if state.timings[i]),
@@ -128,9 +242,7 @@ class AdaptiveSearch(SearchStrategy):
         if state.rounds >= self.max_repeats:
             self.stop_reason = f"reached {self.max_repeats} repeats"
             return None
-        if state.rounds < self.min_repeats or not self.adaptive:
-            if state.rounds >= MIN_REPEATS and self._over_budget(state):
-                return None
+        if state.rounds < MIN_REPEATS:
             return active
         if self._over_budget(state):
             return None
@@ -140,7 +252,7 @@ class AdaptiveSearch(SearchStrategy):
         if not state.timings[0]:
             return active  # the baseline has no timed repeat yet
         best = self._fastest(state, active)
-        settled = True
+        settled = state.rounds >= self.min_repeats
         for i in active:
             if i == best:
                 continue
@@ -157,9 +269,22 @@ class AdaptiveSearch(SearchStrategy):
             return None
         return self._active(state)
 
-    def _over_budget(self, state):
-        per_round = state.elapsed / max(state.rounds, 1)
-        if state.elapsed + per_round > self.seconds:
-            self.stop_reason = f"time budget of {self.seconds:g} s spent"
-            return True
-        return False
+    def time_limit(self, state, index):
+        """``cutoff_factor`` times the best median so far, from the first repeat.
+
+        Racing drops a clear loser only after 3 rounds; the cut-off saves
+        the time of those rounds when one of them would take far longer.
+        The baseline is never cut off: every speedup is quoted against it.
+        """
+        if index == 0 or not math.isfinite(self.cutoff_factor):
+            return None
+        medians = [float(np.median(t)) for i, t in state.timings.items()
+                   if t and i not in state.failed]
+        if not medians:
+            return None
+        best = min(medians)
+        return max(self.cutoff_factor * best, best + self.cutoff_min_s)
+
+
+#: Strategies by name, for ``profile(strategy=...)``.
+STRATEGIES = {"racing": RacingSearch, "exhaustive": ExhaustiveSearch}

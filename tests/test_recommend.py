@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from sktune import Config
-from sktune.recommend import CandidateStats, candidate_stats, choose
-from sktune.search import AdaptiveSearch, SearchState, resolve_budget
+from sktune.recommendation import CandidateStats, candidate_stats, choose
 from sktune.exceptions import InvalidParameterError
 
 BASE = Config()
@@ -142,66 +141,6 @@ def test_candidate_stats_from_records():
     assert stats[2].status == "failed" and "boom" in stats[2].detail
 
 
-def _state(timings, rounds, elapsed=0.0, failed=()):
-    return SearchState(n_candidates=len(timings), timings=timings, failed=set(failed),
-                       elapsed=elapsed, rounds=rounds)
-
-
-def test_adaptive_search_runs_min_repeats_then_settles():
-    # Check that the strategy asks for every candidate until min_repeats, then
-    # stops once the ranking is clear.
-    strategy = AdaptiveSearch(min_repeats=3, max_repeats=10)
-    timings = {0: [], 1: [], 2: []}
-    assert strategy.next_round(_state(timings, 0)) == [0, 1, 2]
-    clear = {0: list(_noisy(1.0, 3)), 1: list(_noisy(0.5, 3, seed=1)),
-             2: list(_noisy(2.0, 3, seed=2))}
-    assert strategy.next_round(_state(clear, 3)) is None
-    assert strategy.stop_reason == "the ranking is settled"
-    assert 2 in strategy.dropped
-
-
-def test_adaptive_search_continues_while_uncertain():
-    # Check that overlapping noisy candidates get more rounds, never past the cap.
-    strategy = AdaptiveSearch(min_repeats=3, max_repeats=6)
-    noisy = {0: list(_noisy(1.0, 3, noise=0.3)), 1: list(_noisy(0.9, 3, 0.3, seed=1))}
-    assert strategy.next_round(_state(noisy, 3)) == [0, 1]
-    assert strategy.next_round(_state(noisy, 6)) is None
-    assert "6 repeats" in strategy.stop_reason
-
-
-def test_adaptive_search_respects_budget_and_failures():
-    # Check that a spent budget stops the search after the minimum rounds and
-    # that failed candidates are not asked for again.
-    strategy = AdaptiveSearch(min_repeats=5, max_repeats=10, seconds=10.0)
-    timings = {0: [1.0] * 3, 1: [1.0] * 3, 2: []}
-    assert strategy.next_round(_state(timings, 2, elapsed=50.0, failed={2})) == [0, 1]
-    assert strategy.next_round(_state(timings, 3, elapsed=50.0)) is None
-    assert "budget" in strategy.stop_reason
-
-
-def test_exhaustive_budget_never_stops_early():
-    # Check that the exhaustive budget runs every candidate max_repeats times.
-    settings = resolve_budget("exhaustive")
-    strategy = AdaptiveSearch(settings["min_repeats"], settings["max_repeats"],
-                              settings["seconds"], adaptive=False)
-    clear = {0: [1.0] * 5, 1: [0.5] * 5}
-    assert strategy.next_round(_state(clear, 5)) == [0, 1]
-    assert strategy.next_round(_state(clear, settings["max_repeats"])) is None
-
-
-@pytest.mark.parametrize("budget", ["fast", 0, -1.0, True, None])
-def test_resolve_budget_rejects_bad_values(budget):
-    # Check that a bad budget is refused with the accepted values named.
-    with pytest.raises(InvalidParameterError, match="budget"):
-        resolve_budget(budget)
-
-
-def test_resolve_budget_seconds():
-    # Check that a number of seconds becomes the time budget.
-    assert resolve_budget(12)["seconds"] == 12.0
-    assert math.isinf(resolve_budget("exhaustive")["seconds"])
-
-
 def test_choose_reports_cold_start_separately():
     # Check that a recommendation whose first call is much slower than its warm
     # runs says it optimises steady-state time, with both numbers (item 15).
@@ -246,19 +185,6 @@ def test_choose_baseline_not_measured_keeps_as_written():
     assert rec.best == BASE and "could not be measured" in rec.explanation
 
 
-def test_adaptive_search_skips_candidates_without_timings():
-    # Check that a candidate whose every repeat restarted the pool (no timings)
-    # neither crashes the search nor counts as settled.
-    strategy = AdaptiveSearch(min_repeats=3, max_repeats=10)
-    timings = {0: [1.0] * 3, 1: [0.5] * 3, 2: []}
-    assert strategy.next_round(_state(timings, 3)) == [0, 1, 2]
-
-
-def test_resolve_budget_accepts_numpy_numbers():
-    # Check that a numpy number of seconds is a valid budget.
-    assert resolve_budget(np.int64(30))["seconds"] == 30.0
-
-
 @pytest.mark.parametrize("values, expected", [
     ([2, 2, 3], 2.0),
     ([None, 2, 4], 3.0),      # one repeat could not count: the others stand
@@ -266,7 +192,7 @@ def test_resolve_budget_accepts_numpy_numbers():
     ([], None),
 ])
 def test_profiler_figures_are_unknown_when_most_repeats_could_not_measure(values, expected):
-    from sktune.recommend import _median_of
+    from sktune.recommendation import _median_of
 
     records = [{"busy_threads": v} for v in values] + [{"wall_s": 1.0}]  # no threads profiler
     assert _median_of(records, "busy_threads") == expected
