@@ -93,6 +93,13 @@ class Runner:
         loky worker pool, so that a pool change forces a new warm-up.
     """
 
+    #: Where trials run; what the result's ``search["isolation"]`` says.
+    isolation = "none"
+    #: In process a trial can neither be stopped nor replaced: no time
+    #: limit, no restarts (the isolated runner has both).
+    timeout = None
+    restarts = 0
+
     def __init__(self, workload, candidates, profilers, uses_pool=None):
         self.workload = workload
         self.candidates = list(candidates)
@@ -102,6 +109,7 @@ class Runner:
         self.failed = {}
         self.exceptions = {}
         self.outputs = {}
+        self.cut_off = set()  # in process a trial cannot be stopped: stays empty
         self._pool_after = {}
 
     # -- one call ---------------------------------------------------------
@@ -165,10 +173,11 @@ class Runner:
         """Run an untimed warm-up of candidate ``index``; return its record."""
         return self._trial(index, "warmup")
 
-    def visit(self, index, round_):
+    def visit(self, index, round_, limit=None):
         """Warm up if needed, then run one timed repeat of candidate ``index``.
 
-        Returns the timed record, or None if the candidate failed.
+        ``limit`` (a cut-off time) is ignored: a run in this process cannot
+        be stopped. Returns the timed record, or None if the candidate failed.
         """
         if index in self.failed:
             return None
@@ -197,3 +206,12 @@ class Runner:
             # the timed runs: keep it on the record, not on the candidate.
             del self.failed[index]
         return record
+
+    def machine(self):
+        """This process's :class:`~sktune.Machine`, thread pools loaded by the runs included."""
+        from .machine import Machine
+
+        return Machine.detect()
+
+    def close(self):
+        """Nothing to release in process (symmetry with the isolated runner)."""

@@ -494,9 +494,11 @@ def _normalise(f, layers, usable, defaults, written_sequential, auto):
 def _exclusion_reason(config, layers):
     """Why a candidate must not run in this process, or None."""
     if config.backend == "multiprocessing" and (layers.openmp or layers.unknown):
+        # Isolation does not help: the worker itself runs OpenMP (the
+        # as-written probe, a refit) before the next trial forks.
         return ("the multiprocessing backend forks after OpenMP threads exist in "
-                "this process, and the GNU OpenMP runtime can deadlock the child; "
-                "not run until trials are isolated in worker processes")
+                "the process running the trials, and the GNU OpenMP runtime can "
+                "deadlock the child")
     if config.backend == "ray":
         return ("the ray backend patches joblib for the whole process; "
                 "not run in the user's process")

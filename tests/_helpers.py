@@ -68,6 +68,51 @@ class CostlyEstimator(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
+class MisbehavingEstimator(ClassifierMixin, BaseEstimator):
+    """Misbehaves under chosen joblib backends, for the isolated runner's tests.
+
+    ``behaviour`` maps a backend name ("threading", "loky"..., the active
+    backend during fit, or "sequential" when the effective n_jobs is 1) to
+    "hang" (sleeps for an hour), "segfault" (SIGSEGV to itself), "exit"
+    (``os._exit(3)``) or a number of seconds to sleep; otherwise fit sleeps
+    ``seconds``.
+    """
+
+    def __init__(self, n_jobs=None, behaviour=None, seconds=0.01):
+        self.n_jobs = n_jobs
+        self.behaviour = behaviour
+        self.seconds = seconds
+
+    def fit(self, X, y=None):
+        import os
+        import signal
+        import time
+
+        backend, _ = joblib.parallel.get_active_backend()
+        with joblib.parallel_config():
+            parallel = joblib.effective_n_jobs(self.n_jobs) > 1
+        from joblib import _parallel_backends as backends
+
+        kinds = {"threading": backends.ThreadingBackend, "loky": backends.LokyBackend,
+                 "multiprocessing": backends.MultiprocessingBackend}
+        name = next((k for k, cls in kinds.items() if isinstance(backend, cls)),
+                    "other") if parallel else "sequential"
+        action = (self.behaviour or {}).get(name, self.seconds)
+        if action == "hang":
+            time.sleep(3600)
+        elif action == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif action == "exit":
+            os._exit(3)
+        else:
+            time.sleep(action)
+        self.classes_ = np.unique(y) if y is not None else np.array([0])
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
 def fake_machine(usable_cores=2):
     """A :class:`sktune.machine.Machine` with plain, fixed facts (no detection)."""
     from sktune.machine import Machine

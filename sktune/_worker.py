@@ -1,0 +1,122 @@
+"""The worker process of isolated profiling: ``python -m sktune._worker ADDRESS``.
+
+Started by :class:`sktune.isolation.IsolatedRunner` in a fresh interpreter
+(never forked, so no OpenMP or BLAS thread state is inherited; PITFALLS.md
+section 8.2), in a session of its own, so that a Ctrl-C in the terminal
+reaches only the parent, which decides what to keep. The worker connects
+back, receives the workload once (the estimator by cloudpickle, X and y as
+files it memory-maps), and serves the parent's calls on an in-process
+:class:`~sktune.runner.Runner` until told to close. Before each run it
+tells the parent which candidate and phase start, so that the parent can
+enforce time limits and say what a crash interrupted.
+"""
+
+import contextlib
+import os
+import pickle
+import signal
+import sys
+
+#: The parent passes the connection's key here, never on the command line.
+AUTHKEY_ENV = "SKTUNE_WORKER_AUTHKEY"
+
+
+def _portable(exc):
+    """``exc`` if it survives pickling, else a RuntimeError with its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _enter_parent_state(state):
+    """Run under the parent's scikit-learn settings and thread limits."""
+    import sklearn
+    from threadpoolctl import threadpool_limits
+
+    sklearn.set_config(**state["sklearn"])
+    for user_api, n_threads in state["thread_limits"].items():
+        # Process-wide for the libraries loaded now; kept for the worker's life.
+        threadpool_limits(n_threads, user_api=user_api)
+
+
+def _make_runner(setup, conn):
+    import joblib
+
+    from .runner import Runner
+    from .workload import Workload
+
+    class NotifyingRunner(Runner):
+        def _trial(self, index, phase, round_=None, profilers=None):
+            conn.send(("start", index, phase))
+            return super()._trial(index, phase, round_, profilers)
+
+    # Copy-on-write: shared pages, and a step that writes into X in place
+    # works as it does in the user's process.
+    X, y = joblib.load(setup["data_path"], mmap_mode="c")
+    may_use_loky = setup["may_use_loky"]
+    return NotifyingRunner(
+        Workload(setup["estimator"], X, y, setup["task"]), setup["candidates"],
+        setup["profilers"],
+        uses_pool=lambda c: c.backend == "loky" or (c.backend is None and may_use_loky))
+
+
+def _serve(conn):
+    import cloudpickle
+
+    # The parent's import path first, so that the estimator's classes load
+    # from where the parent found them (a script's folder, a test folder).
+    sys.path[:] = list(dict.fromkeys([*conn.recv(), *sys.path]))
+    setup = cloudpickle.loads(conn.recv_bytes())
+    _enter_parent_state(setup["state"])
+    runner = _make_runner(setup, conn)
+    conn.send(("ready", os.getpid()))
+    while True:
+        method, args = cloudpickle.loads(conn.recv_bytes())
+        if method == "close":
+            return
+        n_records, known = len(runner.records), set(runner.outputs)
+        try:
+            if method == "machine":
+                from .machine import Machine
+
+                value, error = Machine.detect(), None
+            else:
+                value, error = getattr(runner, method)(*args), None
+        except Exception as exc:  # a ProfilerError: the parent re-raises it
+            value, error = None, _portable(exc)
+        conn.send_bytes(cloudpickle.dumps(("done", {
+            "value": value, "error": error,
+            "records": runner.records[n_records:],
+            "failed": dict(runner.failed),
+            "outputs": {i: out for i, out in runner.outputs.items() if i not in known},
+            "exceptions": {i: _portable(e) for i, e in runner.exceptions.items()}})))
+
+
+def main(address):
+    from multiprocessing.connection import Client
+
+    # Ctrl-C is the parent's to handle: it keeps what was measured and
+    # stops this process (a new session already keeps the terminal's
+    # SIGINT away; this covers a parent that signals the group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        # A configuration that crashes is recorded, not debugged: no core
+        # file of a process holding the user's data (writing one can take
+        # longer than the crash itself).
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
+    conn = Client(address, authkey=authkey)
+    try:
+        _serve(conn)
+    except (EOFError, ConnectionError, BrokenPipeError):
+        pass  # the parent is gone: nothing left to serve
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
