@@ -1,4 +1,4 @@
-"""Command-line interface: ``sktune info | profile | report | compare | demo | show``.
+"""Command-line interface: ``sktune info | profile | report | compare | demo | show | wisdom``.
 
 A thin shell over the Python API (asv's ``commands/``): each subcommand is
 one function that turns its arguments into calls of :func:`sktune.profile`,
@@ -11,6 +11,7 @@ traceback and give exit status 1 (the model is asv's ``main.py``).
 import argparse
 import sys
 
+from ._cli_wisdom import add_wisdom_commands
 from .exceptions import InvalidParameterError, SktuneError
 
 #: Built-in workloads for ``sktune demo``.
@@ -82,8 +83,7 @@ def _cmd_demo(args):
     print(f"sktune {sktune.__version__}: profiling the built-in '{args.example}' example "
           f"(budget={args.budget}); this takes about a minute.\n", flush=True)
     estimator, X, y = example_workload(args.example, args.n_samples)
-    result = sktune.profile(estimator, X, y, budget=_budget(args.budget),
-                            verbose=args.verbose)
+    result = sktune.profile(estimator, X, y, verbose=args.verbose, **_measurement(args))
     print(result)
     _print_saved(result, args)
     return 0
@@ -95,8 +95,8 @@ def _cmd_profile(args):
     space = _space(args)  # bad options fail before the user's code runs
     estimator, X, y = load_target(args.target)
     result = sktune.profile(estimator, X, y, task=args.task, space=space,
-                            budget=_budget(args.budget), accelerate=args.accelerate,
-                            verbose=args.verbose)
+                            accelerate=args.accelerate, verbose=args.verbose,
+                            **_measurement(args))
     print(result)
     _print_saved(result, args)
     return 0
@@ -285,7 +285,30 @@ def _add_verbosity(parser):
 
 def _add_budget(parser, default):
     parser.add_argument("--budget", default=default,
-                        help=f"quick, measure, exhaustive, or seconds (default: {default})")
+                        help="estimate (time nothing), quick, measure, exhaustive, or "
+                             f"seconds (default: {default})")
+    group = parser.add_argument_group("measurement")
+    group.add_argument("--isolation", default="process", choices=("process", "none"),
+                       help="run trials in a worker process that may crash or hang "
+                            "without harm (default), or in this process")
+    group.add_argument("--timeout", default="auto", metavar="SECONDS",
+                       help="time limit of each run: auto (10x the first run, at least "
+                            "30 s), seconds, or none")
+    group.add_argument("--no-wisdom", dest="wisdom", action="store_false",
+                       help="neither answer from nor save to the wisdom cache")
+    group.add_argument("--refresh", action="store_true",
+                       help="measure again even if wisdom has an answer")
+
+
+def _measurement(args):
+    """The profile() keywords of the options added by :func:`_add_budget`."""
+    timeout = args.timeout
+    if timeout.lower() == "none":
+        timeout = None
+    elif timeout != "auto":
+        timeout = _budget(timeout)
+    return {"budget": _budget(args.budget), "isolation": args.isolation,
+            "timeout": timeout, "wisdom": args.wisdom, "refresh": args.refresh}
 
 
 def build_parser():
@@ -353,6 +376,7 @@ def build_parser():
     show = sub.add_parser("show", help="print a saved result")
     show.add_argument("path")
     show.set_defaults(func=_cmd_show)
+    add_wisdom_commands(sub)
     return parser
 
 

@@ -397,19 +397,35 @@ class Machine:
         start method are left out, so two :meth:`detect` calls in one process
         agree; a different core count, CPU, library or version changes it.
         """
-        pools = sorted(json.dumps({k: p.get(k) for k in _POOL_FINGERPRINT_KEYS},
-                                  sort_keys=True) for p in self.threadpools)
+        return self._digest(pools=True)
+
+    @property
+    def stable_fingerprint(self) -> str:
+        """:attr:`fingerprint` without the thread pools loaded so far.
+
+        Which BLAS and OpenMP libraries are loaded depends on what this
+        process has imported and run, so :attr:`fingerprint` can differ
+        before and after a profiling run in one process. This one cannot:
+        the wisdom cache is keyed by it. The libraries themselves are still
+        covered through the package versions that ship them.
+        """
+        return self._digest(pools=False)
+
+    def _digest(self, pools):
         payload = {
             "cpu_model": self.cpu_model,
             "cores": [self.logical_cores, self.physical_cores, self.usable_cores],
             "cgroup_quota": self.cgroup_quota,
             "caches": self.caches,
-            "threadpools": pools,
             "versions": self.versions,
             "python_implementation": self.python_implementation,
             "gil_enabled": self.gil_enabled,
             "omp_env": self.omp_env,
         }
+        if pools:
+            payload["threadpools"] = sorted(
+                json.dumps({k: p.get(k) for k in _POOL_FINGERPRINT_KEYS}, sort_keys=True)
+                for p in self.threadpools)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
