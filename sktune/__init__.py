@@ -10,7 +10,7 @@
 __version__ = "0.1.0.dev0"
 
 # The main entry point and its result.
-from ._profile import profile
+from ._profile import profile, recommend
 from .results import ProfileResult, load
 
 # Configurations and the space of candidates.
@@ -35,6 +35,7 @@ from .exceptions import (
 __all__ = [
     # profiling
     "profile",
+    "recommend",
     "ProfileResult",
     "load",
     # configurations
@@ -50,6 +51,9 @@ __all__ = [
     "plots",
     "reporters",
     "compare",
+    # answers kept between runs, and how candidates are searched
+    "wisdom",
+    "search",
     "cython_transformer",
     "CythonTransformer",
     # errors and warnings
@@ -73,6 +77,8 @@ _LAZY = {
     "plots": (".plots", None),
     "reporters": (".reporters", None),
     "compare": (".compare", None),
+    "wisdom": (".wisdom", None),
+    "search": (".search", None),
     "jit_transformer": ("._jit_transformer", "jit_transformer"),
     "JitTransformer": ("._jit_transformer", "JitTransformer"),
     "cython_transformer": ("._cython_runtime", "cython_transformer"),

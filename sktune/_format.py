@@ -85,6 +85,25 @@ def _data_line(data):
     return f"X {shape}{dtype} ({data.get('type')}{order}{extra})"
 
 
+def origin_line(result):
+    """Where the answer comes from, when it was not measured by this call; else None."""
+    origin = result.origin or {}
+    if origin.get("source") == "wisdom":
+        return (f"From wisdom: measured on this machine on {origin.get('created', '?')[:19]} "
+                f"with budget {origin.get('budget')!r}, nothing timed now; "
+                "profile(..., refresh=True) measures again.")
+    if origin.get("source") == "estimate":
+        how = ("another machine's wisdom" if origin.get("from") == "hint"
+               else "rules about the estimator and the machine")
+        return f"Estimated from {how}: nothing was timed."
+    return None
+
+
+def changes_something(rec):
+    """Whether the recommendation asks for a change worth showing code for."""
+    return rec.verdict == "faster" or (rec.verdict == "estimated" and rec.best.n_set > 0)
+
+
 def format_result(result):
     """Return the multi-line text shown by ``print(result)``."""
     rec = result.recommendation
@@ -100,7 +119,9 @@ def format_result(result):
         + (f"  ({rec.speedup} speedup)" if rec.verdict == "faster" else ""),
         f"  {rec.explanation}",
     ]
-    if rec.verdict == "faster":
+    if origin_line(result):
+        lines.append(f"  {origin_line(result)}")
+    if changes_something(rec):
         lines.append("  Use it:  with result.best.apply(): "
                      "result.best.configure(estimator).fit(X, y)")
     lines += _steps_lines(result, rec)
@@ -136,10 +157,20 @@ def format_result(result):
         lines += ["", "Caveats:"] + [f"  - {c}" for c in rec.caveats]
     search = result.search
     if search:
-        lines += ["", f"Search: budget {search.get('budget')}, "
+        how = ", ".join(filter(None, [
+            {"RacingSearch": "racing", "ExhaustiveSearch": "exhaustive"}.get(
+                search.get("strategy"), search.get("strategy")),
+            {"process": "trials in a worker process",
+             "none": "trials in this process"}.get(search.get("isolation"))]))
+        restarts = search.get("worker_restarts") or 0
+        lines += ["", f"Search: budget {search.get('budget')}"
+                      + (f" ({how})" if how else "") + ", "
                       f"{search.get('elapsed_s', 0):.1f} s spent on "
                       f"{search.get('n_runs', 0)} runs in {search.get('rounds', 0)} rounds; "
-                      f"stopped because {search.get('stop_reason')}."]
+                      f"stopped because {search.get('stop_reason')}."
+                      + (f" The worker process was replaced {restarts} time"
+                         f"{'s' if restarts > 1 else ''} after a crash, hang or cut-off."
+                         if restarts else "")]
     return "\n".join(lines)
 
 

@@ -1,11 +1,13 @@
-"""``sktune.profile``: measure the candidates of a workload and recommend one.
+"""``sktune.profile`` and ``sktune.recommend``: the answer, measured or known.
 
-This module only orchestrates: validate everything, resolve the space for
-this estimator and machine, run the baseline once as a probe, then let the
-search strategy schedule shuffled, interleaved rounds on the runner, and
-pack what was measured into a :class:`~sktune.ProfileResult`. The whole call
-runs inside a state guard that restores environment variables, thread
-limits, joblib and scikit-learn settings on every exit path.
+This module only orchestrates: validate everything before any timing, look
+the workload up in the wisdom cache, resolve the space for this estimator
+and machine, then either estimate (rules, or another machine's wisdom, no
+timing) or measure (:mod:`sktune._measure`: a probe, then a race of
+shuffled, interleaved rounds in a worker process), pack the result, and
+store it as wisdom. The whole measurement runs inside a state guard that
+restores environment variables, thread limits, joblib and scikit-learn
+settings on every exit path.
 """
 
 import contextlib
@@ -14,29 +16,28 @@ import logging
 import time
 from numbers import Integral, Real
 
-import numpy as np
 from sklearn.base import clone
 
+from . import _measure
 from ._breakdown import describe_steps
 from ._compat import Interval, openmp_effective_n_threads
 from ._introspect import inspect_layers, unseeded_params
 from ._progress import progress_bar
 from ._state import preserved_state
-from ._validation import validate_params
-from .exceptions import InvalidParameterError, ProfilerError, WorkloadError
+from ._validation import invalid_choice, validate_params
+from .exceptions import InvalidParameterError
 from .machine import Machine, environment_snapshot, physical_cores, usable_cores
 from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler, start_order
-from .recommend import MIN_EFFECT
+from .recommendation import MIN_EFFECT
 from .results import ProfileResult
-from .runner import Runner, close_all
-from .search import AdaptiveSearch, SearchState, resolve_budget
-from .space import Config, ConfigSpace
-from .workload import Workload, compare_outputs
+from .search import make_strategy, resolve_budget
+from .space import ConfigSpace
+from .workload import Workload
 
 logger = logging.getLogger("sktune")
 
-#: The clock of the time budget; tests replace it with a fake one.
-_now = time.perf_counter
+#: Where trials run (``profile(isolation=...)``).
+ISOLATION = ("process", "none")
 
 
 def _resolve_profilers(profilers):
@@ -73,36 +74,6 @@ def _default_threads():
             "openmp_threads": openmp_effective_n_threads()}
 
 
-def _busy_elsewhere(interval=0.1):
-    """Share of all CPUs busy right now, while sktune itself is idle.
-
-    The load average would also count sktune's own previous run (its 1-minute
-    average decays slowly), flagging back-to-back profiles as noisy.
-    """
-    import psutil
-
-    return psutil.cpu_percent(interval=interval) / 100
-
-
-#: Other processes using more than this share of the CPUs make timings noisy.
-BUSY_SHARE = 0.25
-
-
-def _environment_notes(before, after, usable):
-    notes = []
-    busy = before.get("busy_share") or 0.0
-    if busy > BUSY_SHARE:
-        notes.append(f"Other processes kept {busy:.0%} of the CPUs busy when profiling "
-                     f"started (load average {(before.get('load_avg') or [0])[0]:.1f} on "
-                     f"{usable} cores): timings may be noisy.")
-    t0, t1 = before.get("throttle"), after.get("throttle")
-    if t0 and t1 and t1["nr_throttled"] > t0["nr_throttled"]:
-        notes.append(f"The cgroup CPU quota throttled this process "
-                     f"{t1['nr_throttled'] - t0['nr_throttled']} times during profiling: "
-                     "timings are noisy.")
-    return notes
-
-
 def _why_alone(layers, resolved):
     """A note on why the as-written configuration is the only candidate."""
     if resolved.excluded:
@@ -111,54 +82,6 @@ def _why_alone(layers, resolved):
         return ("Nothing in this workload uses joblib, OpenMP or BLAS: there is no "
                 "setting for sktune to tune.")
     return "The space held no candidate other than the as-written configuration."
-
-
-def _accelerated(estimator, X, candidates):
-    """Add compiled variants of the candidates (``accelerate=True``).
-
-    Every candidate gets a twin with all substitutable steps compiled; with
-    several such steps, each one alone is also tried on the as-written
-    configuration, so that one slower substitute cannot hide behind a faster
-    one. Returns the candidates, the refused substitutions and notes.
-    """
-    from ._substitutes import find_substitutions
-
-    paths, refused, notes = find_substitutions(estimator, X)
-    excluded = [(Config(compiled_steps=(path,)), reason) for path, reason in refused]
-    if not paths:
-        if not refused:
-            notes.append("accelerate=True: no step has a compiled equivalent in sktune "
-                         "(scikit-learn's StandardScaler, MinMaxScaler, Normalizer, "
-                         "PolynomialFeatures, or a FunctionTransformer of a Python "
-                         "function).")
-        return tuple(candidates), excluded, notes
-    # sktune's kernels and Numba start OpenMP threads in this process; a
-    # multiprocessing trial after them forks after OpenMP (checklist 10).
-    forking = [c for c in candidates if c.backend == "multiprocessing"]
-    candidates = [c for c in candidates if c.backend != "multiprocessing"]
-    excluded += [(c, "the compiled substitutes of accelerate=True run OpenMP threads in "
-                     "this process, and the multiprocessing backend would fork after "
-                     "them (the GNU OpenMP runtime can deadlock the child)")
-                 for c in forking]
-    steps = tuple(paths)
-    extra = [dataclasses.replace(c, compiled_steps=steps) for c in candidates]
-    if len(steps) > 1:
-        extra += [Config(compiled_steps=(path,)) for path in steps]
-    return tuple(candidates) + tuple(extra), excluded, notes
-
-
-@contextlib.contextmanager
-def _closing(profilers):
-    """Close every profiler at the end, whatever happened."""
-    try:
-        yield
-    except BaseException:
-        # What is propagating (a Ctrl-C, a profiler's own error) matters
-        # more than a failure to close.
-        with contextlib.suppress(ProfilerError):
-            close_all(profilers)
-        raise
-    close_all(profilers)
 
 
 @contextlib.contextmanager
@@ -179,9 +102,106 @@ def _progress_log(verbose, stream=None):
         logger.setLevel(old_level)
 
 
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What is known about a workload before any timing."""
+
+    seeded: object
+    layers: object
+    candidates: tuple
+    excluded: list
+    notes: list
+    why_alone: str = None
+
+
+def _plan(estimator, X, y, task, space, accelerate, random_state):
+    """Seed sktune's copy, find the parallel layers, resolve the candidates."""
+    notes = []
+    seeded = clone(estimator)
+    unseeded = unseeded_params(seeded)
+    if unseeded:
+        seeded.set_params(**dict.fromkeys(unseeded, random_state))
+        notes.append(f"random_state=None ({', '.join(unseeded)}) was set to "
+                     f"{random_state} on sktune's copy so that outputs can be "
+                     "compared; your estimator is unchanged.")
+    layers = inspect_layers(seeded, X, y, task)
+    notes += layers.notes
+    params = seeded.get_params(deep=True)
+    resolved = space.resolve(
+        layers, usable_cores=usable_cores(), physical_cores=physical_cores(),
+        defaults=_default_threads(),
+        as_written_n_jobs=[params[k] for k in layers.n_jobs_params])
+    candidates, excluded = resolved.candidates, list(resolved.excluded)
+    if accelerate:
+        from ._substitutes import accelerated_candidates
+
+        candidates, refused, compile_notes = accelerated_candidates(seeded, X, candidates)
+        excluded += refused
+        notes += compile_notes
+    plan = _Plan(seeded, layers, tuple(candidates), excluded, notes)
+    if len(candidates) == 1:
+        plan.why_alone = _why_alone(layers, resolved)
+        notes.append(plan.why_alone)
+    return plan
+
+
+def _workload_fields(estimator, workload, plan):
+    layers = plan.layers
+    return {"estimator": type(estimator).__name__, "repr": repr(estimator),
+            "data": workload.signature,
+            "layers": {"n_jobs_params": list(layers.n_jobs_params),
+                       "joblib_hints": sorted(layers.joblib_hints),
+                       "openmp": layers.openmp, "blas": layers.blas,
+                       "unknown": list(layers.unknown)},
+            "steps": describe_steps(plan.seeded)}
+
+
+def _validate(estimator, X, y, task, space, params):
+    """Every check that must fail before any timing; returns the Workload."""
+    workload = Workload(estimator, X, y, task)
+    if space is not None and not isinstance(space, ConfigSpace):
+        raise InvalidParameterError(
+            "The 'space' parameter of profile must be an instance of ConfigSpace or "
+            f"None. Got {space!r} instead.")
+    validate_params(
+        {"min_effect": [Interval(Real, 0, 1, closed="left")],
+         "random_state": [Interval(Integral, 0, None, closed="left")],
+         "verbose": [Interval(Integral, 0, None, closed="left")],
+         "accelerate": ["boolean"], "wisdom": ["boolean"], "refresh": ["boolean"]},
+        {k: params[k] for k in ("min_effect", "random_state", "verbose", "accelerate",
+                                "wisdom", "refresh")},
+        "profile")
+    if params["isolation"] not in ISOLATION:
+        raise InvalidParameterError(invalid_choice("isolation", params["isolation"],
+                                                   ISOLATION))
+    timeout = params["timeout"]
+    if not (timeout is None or (isinstance(timeout, str) and timeout == "auto") or (
+            isinstance(timeout, Real) and not isinstance(timeout, bool) and timeout > 0)):
+        raise InvalidParameterError(
+            "The 'timeout' parameter of profile must be 'auto', a float in the range "
+            f"(0, inf) or None. Got {timeout!r} instead.")
+    return workload
+
+
+def _wisdom_lookup(estimator, X, y, task, settings, budget_settings, refresh):
+    """``(store, key, description, entry or None)`` for this workload here."""
+    from .wisdom import WisdomStore, workload_key
+
+    key, description = workload_key(estimator, X, y, task, settings=settings)
+    store = WisdomStore()
+    entry = None
+    if not refresh:
+        entry = store.lookup(Machine.detect(refresh_threadpools=False).stable_fingerprint,
+                             key, min_rank=budget_settings["rank"])
+    return store, key, description, entry
+
+
 def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
-            profilers=None, accelerate=False, min_effect=MIN_EFFECT, random_state=0,
-            verbose=0):
+            strategy="auto", isolation="process", timeout="auto", wisdom=True,
+            refresh=False, profilers=None, accelerate=False, min_effect=MIN_EFFECT,
+            random_state=0, verbose=0):
     """Measure how to run ``task`` on ``estimator`` fastest on this machine.
 
     Every candidate configuration (``n_jobs``, joblib backend, BLAS and
@@ -204,9 +224,38 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
         ``score`` are timed on an estimator fitted once per configuration.
     space : ConfigSpace, default=None
         Candidates to try; None derives them from the estimator and machine.
-    budget : {"quick", "measure", "exhaustive"} or float, default="measure"
-        Effort: a named level or a number of seconds (a soft limit; at least
-        3 repeats always run).
+    budget : {"estimate", "quick", "measure", "exhaustive"} or float, \
+default="measure"
+        Effort, in the spirit of FFTW's planner levels. "estimate" times
+        nothing: it answers from wisdom (this machine's, else another
+        machine's as a hint) or from rules that know the estimator and the
+        machine, and says so. "quick" and "measure" race the candidates
+        with increasing repeats and time limits (20 s and 90 s, soft);
+        "exhaustive" times every candidate 25 times. A number is a "measure"
+        search with that many seconds. ``result.search`` says what was spent.
+    strategy : {"auto", "racing", "exhaustive"} or SearchStrategy, default="auto"
+        Which candidates run next and when to stop; "auto" takes the
+        budget's (racing, or exhaustive for ``budget="exhaustive"``). Any
+        :class:`~sktune.search.SearchStrategy` instance can be plugged in.
+    isolation : {"process", "none"}, default="process"
+        "process" runs every trial in a worker process that holds the data
+        once (memory-mapped) and is replaced when a configuration crashes
+        it or hangs: such a configuration is recorded as failed, with its
+        cause, and profiling goes on. "none" runs trials in this process
+        (no time limits; a crash or a hang takes this process with it).
+    timeout : "auto", float or None, default="auto"
+        Wall-clock limit of each run with ``isolation="process"``. "auto"
+        allows 10 times the first as-written run, and at least 30 s; None
+        waits forever.
+    wisdom : bool, default=True
+        Answer from the wisdom cache (``$SKTUNE_CACHE_DIR/wisdom``, see
+        :mod:`sktune.wisdom`) when this workload was profiled on this
+        machine with at least this budget, and store the result there after
+        measuring. The cache is keyed by the machine and by the workload's
+        signature: estimator structure and parameters, data type, shape
+        class, dtype, layout and sparsity, the task and these settings.
+    refresh : bool, default=False
+        Measure again even when wisdom has an answer (and replace it).
     profilers : list of str or Profiler, default=None
         Measurements per run, by registry name (see
         ``sktune.profilers.PROFILERS``) or as instances. None is the default
@@ -237,6 +286,10 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
     Returns
     -------
     result : ProfileResult
+        ``result.origin["source"]`` says where the answer comes from:
+        "measured", "wisdom" or "estimate". After a Ctrl-C it holds what was
+        measured until then (``result.search["interrupted"]``), with a
+        warning, and is not stored as wisdom.
 
     Raises
     ------
@@ -255,132 +308,107 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
     >>> result.best
     Config()
     """
-    workload = Workload(estimator, X, y, task)  # validates before any timing
-    if space is None:
-        space = ConfigSpace.auto()
-    elif not isinstance(space, ConfigSpace):
-        raise InvalidParameterError(
-            "The 'space' parameter of profile must be an instance of ConfigSpace or "
-            f"None. Got {space!r} instead.")
-    validate_params(
-        {"min_effect": [Interval(Real, 0, 1, closed="left")],
-         "random_state": [Interval(Integral, 0, None, closed="left")],
-         "verbose": [Interval(Integral, 0, None, closed="left")],
-         "accelerate": ["boolean"]},
-        {"min_effect": min_effect, "random_state": random_state, "verbose": verbose,
-         "accelerate": accelerate},
-        "profile")
+    params = dict(locals())
+    workload = _validate(estimator, X, y, task, space, params)  # before any timing
+    space = ConfigSpace.auto() if space is None else space
     budget_settings = resolve_budget(budget)
+    search = make_strategy(strategy, budget_settings, min_effect=min_effect,
+                           seed=random_state)
     profilers, extra_profilers = _resolve_profilers(profilers)
+    settings = {"space": repr(space), "accelerate": accelerate, "min_effect": min_effect,
+                "profilers": sorted(p.name for p in profilers + extra_profilers)}
 
-    bar = progress_bar(verbose, clock=_now)
+    found_at = time.perf_counter()
+    store = key = description = None
+    if wisdom:
+        store, key, description, entry = _wisdom_lookup(
+            estimator, X, y, task, settings, budget_settings, refresh)
+        if entry is not None:
+            result = entry.result()
+            result.origin = {"source": "wisdom", "created": entry.created,
+                             "budget": entry.budget, "path": str(entry.path),
+                             "lookup_s": time.perf_counter() - found_at}
+            logger.info("answered from wisdom (%s)", entry.path)
+            return result
+    if budget_settings["name"] == "estimate":
+        from ._estimate import estimated_result
+
+        plan = _plan(estimator, X, y, task, space, False, random_state)
+        return estimated_result(estimator, workload, plan, store, key,
+                                _workload_fields(estimator, workload, plan),
+                                {"min_effect": min_effect, "seed": random_state})
+
+    bar = progress_bar(verbose, clock=_measure._now)
     with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
-            _closing(profilers + extra_profilers):
-        env_before = {**environment_snapshot(), "busy_share": _busy_elsewhere()}
-        notes = []
-        seeded = clone(estimator)
-        unseeded = unseeded_params(seeded)
-        if unseeded:
-            seeded.set_params(**dict.fromkeys(unseeded, random_state))
-            notes.append(f"random_state=None ({', '.join(unseeded)}) was set to "
-                         f"{random_state} on sktune's copy so that outputs can be "
-                         "compared; your estimator is unchanged.")
-        workload = Workload(seeded, X, y, task)
-        layers = inspect_layers(seeded, X, y, task)
-        notes += layers.notes
-        usable, physical = usable_cores(), physical_cores()
-        params = seeded.get_params(deep=True)
-        resolved = space.resolve(
-            layers, usable_cores=usable, physical_cores=physical,
-            defaults=_default_threads(),
-            as_written_n_jobs=[params[k] for k in layers.n_jobs_params])
-        candidates, excluded = resolved.candidates, list(resolved.excluded)
-        if accelerate:
-            candidates, refused, compile_notes = _accelerated(seeded, X, candidates)
-            excluded += refused
-            notes += compile_notes
-        may_use_loky = "processes" in layers.joblib_hints or bool(layers.unknown)
-        runner = Runner(
-            workload, candidates, profilers,
-            uses_pool=lambda c: c.backend == "loky" or (c.backend is None and may_use_loky))
+            _measure.closing_profilers(profilers + extra_profilers):
+        env_before = {**environment_snapshot(), "busy_share": _measure.busy_elsewhere()}
+        plan = _plan(estimator, X, y, task, space, accelerate, random_state)
+        candidates = plan.candidates
+        workload = Workload(plan.seeded, X, y, task)
+        may_use_loky = ("processes" in plan.layers.joblib_hints
+                        or bool(plan.layers.unknown))
+        runner = _measure.make_runner(workload, candidates, profilers, isolation=isolation,
+                                      may_use_loky=may_use_loky, timeout=timeout)
+        try:
+            measured = _measure.measure(
+                workload, candidates, runner, search, bar=bar,
+                budget=budget_settings, timeout=timeout, random_state=random_state,
+                estimator_name=type(estimator).__name__)
+            env_after = environment_snapshot()
+            fields = dict(
+                candidates=list(candidates), records=measured["records"],
+                equivalence=measured["equivalence"], machine=measured["machine"],
+                workload=_workload_fields(estimator, workload, plan),
+                excluded=plan.excluded,
+                notes=plan.notes + _measure.environment_notes(
+                    env_before, env_after, measured["machine"].usable_cores),
+                search=measured["search"],
+                environment={"before": env_before, "after": env_after},
+                settings={"min_effect": min_effect, "seed": random_state},
+                origin={"source": "measured"})
+            if extra_profilers and not fields["search"]["interrupted"]:
+                _measure.extra_runs(runner, fields, candidates, profilers,
+                                    extra_profilers, bar)
+        finally:
+            runner.close()
+    result = ProfileResult(**fields)
+    if store is not None and not result.search["interrupted"]:
+        store.record(result, key, description, budget=budget_settings["name"],
+                     budget_rank=budget_settings["rank"],
+                     fingerprint=Machine.detect(refresh_threadpools=False)
+                     .stable_fingerprint)
+    return result
 
-        started = _now()
-        probe = runner.warm_up(0)
-        if probe["error"]:
-            raise WorkloadError(
-                f"{type(estimator).__name__} failed on the data as written, before any "
-                f"timing: {probe['error']}") from runner.exceptions.get(0)
-        # Detected after the probe, so thread pools loaded lazily are listed.
-        machine = Machine.detect()
-        logger.info("profiling %d candidates (%d not run)", len(candidates),
-                    len(excluded))
-        bar.start(len(candidates), budget_settings["seconds"],
-                  max_rounds=budget_settings["max_repeats"])
 
-        strategy = AdaptiveSearch(
-            budget_settings["min_repeats"], budget_settings["max_repeats"],
-            budget_settings["seconds"], min_effect=min_effect,
-            adaptive=budget_settings["adaptive"], seed=random_state)
-        state = SearchState(n_candidates=len(candidates),
-                            timings={i: [] for i in range(len(candidates))})
-        rng = np.random.default_rng(random_state)
-        if len(candidates) == 1:
-            notes.append(_why_alone(layers, resolved))
-        while True:
-            state.elapsed = _now() - started
-            state.failed = set(runner.failed)
-            order = strategy.next_round(state)
-            if order is None:
-                break
-            order = list(order)
-            rng.shuffle(order)
-            for index in order:
-                bar.update(str(candidates[index]), state.rounds, _now() - started)
-                record = runner.visit(index, state.rounds)
-                if record is not None:
-                    state.timings[index].append(record["wall_s"])
-            if 0 in runner.failed:
-                raise WorkloadError(
-                    f"{type(estimator).__name__} as written failed during profiling: "
-                    f"{runner.failed[0]}") from runner.exceptions.get(0)
-            state.rounds += 1
-            logger.info("round %d done, %.1f s spent", state.rounds, _now() - started)
-        elapsed = _now() - started
+def recommend(estimator, X, y=None, *, task="fit", space=None, min_effect=MIN_EFFECT,
+              random_state=0):
+    """Answer without timing: from wisdom, or from rules, flagged as estimated.
 
-        reference = runner.outputs.get(0)
-        equivalence = {i: compare_outputs(reference, out)
-                       for i, out in runner.outputs.items()}
-        env_after = environment_snapshot()
-        notes += _environment_notes(env_before, env_after, usable)
-        fields = dict(
-            candidates=list(candidates), records=runner.records, equivalence=equivalence,
-            machine=machine,
-            workload={"estimator": type(estimator).__name__, "repr": repr(estimator),
-                      "data": workload.signature,
-                      "layers": {"n_jobs_params": list(layers.n_jobs_params),
-                                 "joblib_hints": sorted(layers.joblib_hints),
-                                 "openmp": layers.openmp, "blas": layers.blas,
-                                 "unknown": list(layers.unknown)},
-                      "steps": describe_steps(seeded)},
-            excluded=excluded, notes=notes,
-            search={"budget": budget_settings["name"], "elapsed_s": elapsed,
-                    "rounds": state.rounds, "n_runs": len(runner.records),
-                    "stop_reason": strategy.stop_reason},
-            environment={"before": env_before, "after": env_after},
-            settings={"min_effect": min_effect, "seed": random_state})
-        if extra_profilers:
-            # Costly profilers see the baseline and the recommendation once
-            # each, after every timing that decided the recommendation.
-            best = ProfileResult(**fields).best
-            extra_started = _now()
-            # One run per costly profiler, so that they do not distort each
-            # other; the steps profiler rides along (tracemalloc peaks are per step).
-            companions = [p for p in profilers if p.name in ("steps", "wall")]
-            for index in sorted({0, candidates.index(best)}):
-                for costly in extra_profilers:
-                    logger.info("extra run of %s under %s", candidates[index], costly.name)
-                    bar.update(f"{costly.name}, {candidates[index]}", state.rounds,
-                               _now() - started)
-                    runner.extra(index, [costly, *companions])
-            fields["search"]["extra_s"] = _now() - extra_started
-    return ProfileResult(**fields)
+    The same as ``profile(..., budget="estimate")``: the stored result of an
+    earlier :func:`profile` of this workload on this machine when there is
+    one, else a recommendation from another machine's wisdom (a hint, used
+    only when it is one of this machine's candidates) or from rules that
+    know the estimator and the machine. Nothing is run.
+
+    Parameters
+    ----------
+    estimator, X, y, task, space, min_effect, random_state
+        As in :func:`profile`.
+
+    Returns
+    -------
+    result : ProfileResult
+        ``result.origin["source"]`` is "wisdom" or "estimate";
+        ``result.recommendation.verdict`` is "estimated" for the latter.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> import sktune
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> sktune.recommend(HistGradientBoostingClassifier(), X, y).best
+    Config()
+    """
+    return profile(estimator, X, y, task=task, space=space, budget="estimate",
+                   min_effect=min_effect, random_state=random_state)

@@ -6,7 +6,7 @@ each configuration measured in both, the ratio of medians B/A gets a
 bootstrap interval from the timed repeats of both runs
 (:func:`sktune._stats.ratio_interval`), and the change is called "slower" or
 "faster" only when that interval excludes 1 *and* the change exceeds the
-minimum effect that :mod:`sktune.recommend` uses (the same rule that decides
+minimum effect that :mod:`sktune.recommendation` uses (the same rule that decides
 a recommendation). The functions are pure: no timing and no I/O;
 ``sktune compare A.json B.json`` only loads the files and prints the result.
 """
@@ -17,7 +17,7 @@ from numbers import Real
 from ._compat import Interval
 from ._stats import ratio_interval
 from ._validation import validate_params
-from .recommend import MIN_EFFECT
+from .recommendation import MIN_EFFECT
 
 #: The values of the ``change`` column, in the order the text lists them.
 CHANGES = ("slower", "faster", "within noise", "not measured", "only in A", "only in B")

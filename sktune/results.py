@@ -3,7 +3,7 @@
 :class:`ProfileResult` holds everything measured (candidates, every trial,
 output comparisons, the machine, the workload's signature) and derives the
 rest: summaries are computed from the trial records on demand, and the
-recommendation by the pure functions of :mod:`sktune.recommend`. Saved files
+recommendation by the pure functions of :mod:`sktune.recommendation`. Saved files
 are versioned JSON: loading one executes nothing (no pickle).
 """
 
@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .exceptions import InvalidParameterError, SktuneWarning
 from .machine import Machine
-from .recommend import candidate_stats, choose
+from .recommendation import candidate_stats, choose, estimated_recommendation
 from .space import Config
 
 #: Bumped when the JSON layout changes incompatibly.
@@ -49,6 +49,14 @@ class ProfileResult:
         Load, frequency and cgroup throttling before and after the run.
     settings : dict
         ``min_effect`` and ``seed`` used by the recommendation.
+    origin : dict
+        Where the answer comes from: ``{"source": "measured"}``, or
+        "wisdom" (with the entry's ``created``, ``budget`` and ``path``) for
+        a result read back from the wisdom cache, or "estimate".
+    estimate : dict or None
+        For ``budget="estimate"`` without wisdom: ``index`` (the candidate
+        chosen without timing), ``reasons`` and ``confidence``; None for a
+        measured result. :attr:`recommendation` then says "estimated".
     """
 
     candidates: list
@@ -61,16 +69,20 @@ class ProfileResult:
     search: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    origin: dict = field(default_factory=lambda: {"source": "measured"})
+    estimate: dict = None
 
     # -- derived ------------------------------------------------------------
     @cached_property
     def stats(self):
-        """Per-candidate summaries (:class:`~sktune.recommend.CandidateStats`)."""
+        """Per-candidate summaries (:class:`~sktune.recommendation.CandidateStats`)."""
         return candidate_stats(self.candidates, self.records, self.equivalence)
 
     @cached_property
     def recommendation(self):
-        """The :class:`~sktune.recommend.Recommendation` of this result."""
+        """The :class:`~sktune.recommendation.Recommendation` of this result."""
+        if self.estimate is not None:
+            return estimated_recommendation(self.candidates, self.estimate)
         layers = self.workload.get("layers", {})
         return choose(self.stats, usable_cores=self.machine.usable_cores,
                       min_effect=self.settings.get("min_effect", 0.05),
@@ -282,6 +294,8 @@ class ProfileResult:
             "search": self.search,
             "environment": self.environment,
             "settings": self.settings,
+            "origin": self.origin,
+            "estimate": self.estimate,
             "recommendation": {
                 "best": self.best.to_dict(),
                 "speedup": self.speedup.to_dict(),
@@ -305,7 +319,10 @@ class ProfileResult:
             excluded=[(Config.from_dict(c), reason) for c, reason in data["excluded"]],
             machine=Machine.from_dict(data["machine"]),
             workload=data["workload"], notes=data["notes"], search=data["search"],
-            environment=data["environment"], settings=data["settings"])
+            environment=data["environment"], settings=data["settings"],
+            # Results saved before wisdom existed were all measured.
+            origin=data.get("origin") or {"source": "measured"},
+            estimate=data.get("estimate"))
 
     def save(self, path):
         """Write this result as JSON to ``path``; :func:`sktune.load` reads it."""

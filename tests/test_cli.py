@@ -228,3 +228,21 @@ def test_cli_compare_flags_slower_not_noise(capsys, tmp_path):
     unchanged = next(line for line in lines if line.strip().startswith("as written"))
     assert unchanged.endswith("within noise") and not unchanged.startswith("!")
     assert "Recommendation: unchanged, n_jobs=2 on threading." in lines
+
+
+def test_cli_profile_measurement_options(capsys, workload_file):
+    # Check that --budget estimate times nothing, that the measurement options
+    # reach profile (in process, no wisdom), and that the second profile of
+    # the same workload is answered from wisdom.
+    target = f"{workload_file}:make"
+    assert main(["profile", target, "--budget", "estimate", "-q"]) == 0
+    assert "Estimated from rules" in capsys.readouterr().out
+    argv = ["profile", target, "--budget", "quick", "-q", "--blas-threads", "1"]
+    assert main(argv + ["--isolation", "none", "--timeout", "none", "--no-wisdom"]) == 0
+    assert "From wisdom" not in capsys.readouterr().out
+    assert main(argv + ["--timeout", "60"]) == 0
+    assert "From wisdom" not in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "From wisdom" in capsys.readouterr().out
+    assert main(argv + ["--timeout", "soon"]) == 1
+    assert "'timeout' parameter" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sktune
 from sktune import Config, ConfigSpace, InvalidParameterError, WorkloadError
-from sktune import _profile, _state
+from sktune import _measure, _profile, _state
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
 from _helpers import CallCounter, CostlyEstimator, FakeClock
@@ -31,7 +31,7 @@ def data():
 @pytest.fixture
 def fake_clock(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(_profile, "_now", clock)
+    monkeypatch.setattr(_measure, "_now", clock)
     return clock
 
 
@@ -44,7 +44,8 @@ def test_profile_fake_clock_recommends_two_jobs(data, fake_clock):
     # with an exact speedup of 2 and warm-ups excluded from the statistics.
     X, y = data
     est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
-    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    result = sktune.profile(est, X, y, space=SPACE, isolation="none",
+                            profilers=_fake_profilers(fake_clock))
     assert result.best.n_jobs == 2
     assert (result.speedup.value, result.speedup.low, result.speedup.high) == (2.0, 2.0, 2.0)
     trials = result.trials
@@ -57,7 +58,8 @@ def test_profile_fake_clock_nothing_helps(data, fake_clock):
     # Check that a 1% gain is reported as no gain and the as-written config kept.
     X, y = data
     est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.99})
-    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    result = sktune.profile(est, X, y, space=SPACE, isolation="none",
+                            profilers=_fake_profilers(fake_clock))
     assert result.best == Config()
     assert result.recommendation.verdict == "no gain"
     assert "keep it as written" in str(result)
@@ -68,7 +70,8 @@ def test_profile_failing_candidate_is_recorded_not_recommended(data, fake_clock)
     # recommended, and that profiling continues with the others.
     X, y = data
     est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5}, fail_with=2)
-    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    result = sktune.profile(est, X, y, space=SPACE, isolation="none",
+                            profilers=_fake_profilers(fake_clock))
     summary = result.summary()
     failed = summary[summary.status == "failed"]
     assert len(failed) == 2 and failed.detail.str.contains("boom at n_jobs=2").all()
@@ -82,7 +85,8 @@ def test_profile_does_not_touch_the_estimator(data, fake_clock):
     X, y = data
     est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
     before = est.get_params()
-    result = sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock))
+    result = sktune.profile(est, X, y, space=SPACE, isolation="none",
+                            profilers=_fake_profilers(fake_clock))
     assert est.get_params() == before and est.random_state is None
     assert not hasattr(est, "classes_")
     assert any("random_state=None" in note for note in result.notes)
@@ -102,11 +106,17 @@ def test_profile_restores_state_on_every_exit(data, fake_clock, exc):
     before = _state.snapshot()
     params = est.get_params()
     if isinstance(exc, KeyboardInterrupt):
-        with pytest.raises(KeyboardInterrupt):
-            sktune.profile(est, X, y, space=space, profilers=_fake_profilers(fake_clock))
+        # Ctrl-C returns what was measured, marked, with a warning.
+        with pytest.warns(sktune.SktuneWarning, match="interrupted"):
+            result = sktune.profile(est, X, y, space=space, isolation="none",
+                                    profilers=_fake_profilers(fake_clock))
+        assert result.search["interrupted"]
+        assert result.search["stop_reason"] == "it was interrupted (Ctrl-C)"
+        assert any(r["phase"] == "timed" for r in result.records)
     else:  # a candidate that raises is recorded and profiling goes on
         result = sktune.profile(est, X, y, space=space,
-                                profilers=_fake_profilers(fake_clock))
+                                isolation="none",
+                            profilers=_fake_profilers(fake_clock))
         assert "late failure" in " ".join(result.summary().detail.dropna())
     assert _state.snapshot() == before
     assert est.get_params() == params
@@ -150,7 +160,7 @@ class _NoRunner:
 )
 def test_profile_bad_input_fails_before_timing(data, monkeypatch, kwargs, match):
     # Check that bad input is refused, naming the argument, before any trial.
-    monkeypatch.setattr(_profile, "Runner", _NoRunner)
+    monkeypatch.setattr(_measure, "make_runner", _NoRunner)
     X, y = data
     args = {"estimator": LogisticRegression(), "X": X, "y": y, **kwargs}
     with pytest.raises(InvalidParameterError, match=match) as info:
@@ -268,8 +278,9 @@ def test_profile_output_difference_excludes_candidate(data, monkeypatch):
         return out if calls["n"] == 1 else out + 0.3
 
     monkeypatch.setattr(workload_mod.Workload, "output", shifted)
+    # In process: the patched method does not reach a worker process.
     result = sktune.profile(RandomForestClassifier(n_estimators=5, random_state=0),
-                            X, y, budget="quick",
+                            X, y, budget="quick", isolation="none",
                             space=ConfigSpace(n_jobs=[2], backend=["threading"]))
     assert result.summary().set_index("config").loc[
         "n_jobs=2, backend=threading", "status"] == "differs"
@@ -294,13 +305,13 @@ def test_environment_notes_flag_throttling_and_load():
     before = {"load_avg": [3.0, 1.0, 1.0], "busy_share": 0.6,
               "throttle": {"nr_throttled": 5}}
     after = {"load_avg": [3.0, 1.0, 1.0], "throttle": {"nr_throttled": 9}}
-    notes = _profile._environment_notes(before, after, usable=2)
+    notes = _measure.environment_notes(before, after, usable=2)
     assert any("throttled this process 4 times" in n for n in notes)
     assert any("60% of the CPUs busy" in n and "load average 3.0" in n for n in notes)
     # A high load average left by sktune's own previous run is not noise.
     quiet = {"load_avg": [1.9, 1.0, 1.0], "busy_share": 0.02,
              "throttle": {"nr_throttled": 5}}
-    assert _profile._environment_notes(quiet, quiet, usable=2) == []
+    assert _measure.environment_notes(quiet, quiet, usable=2) == []
 
 
 @pytest.mark.slow
@@ -327,7 +338,8 @@ def test_profile_baseline_failing_late_raises(data, fake_clock):
                           raise_on_call=CallCounter(at=3, exc=RuntimeError("late")))
     with pytest.raises(WorkloadError, match="failed during profiling") as info:
         sktune.profile(est, X, y, space=ConfigSpace(),
-                       profilers=_fake_profilers(fake_clock))
+                       isolation="none",
+                            profilers=_fake_profilers(fake_clock))
     assert isinstance(info.value.__cause__, RuntimeError)
 
 
@@ -343,7 +355,7 @@ def test_profile_candidate_whose_apply_fails_is_recorded(data, fake_clock):
     try:
         X, y = data
         est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
-        result = sktune.profile(est, X, y, profilers=_fake_profilers(fake_clock),
+        result = sktune.profile(est, X, y, profilers=_fake_profilers(fake_clock), isolation="none",
                                 space=ConfigSpace(n_jobs=[2], backend=["broken", "threading"]))
     finally:
         BACKENDS.pop("broken")
@@ -361,7 +373,7 @@ def test_profile_verbose_leaves_logging_as_it_was(data, fake_clock, capsys):
     level, handlers = logger.level, list(logger.handlers)
     X, y = data
     est = CostlyEstimator(clock=fake_clock, cost={1: 1.0, 2: 0.5})
-    sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock),
+    sktune.profile(est, X, y, space=SPACE, profilers=_fake_profilers(fake_clock), isolation="none",
                    verbose=1)
     assert "sktune: round 1 done" in capsys.readouterr().err
     assert logging.getLogger().handlers == root_handlers

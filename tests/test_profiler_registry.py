@@ -74,7 +74,7 @@ def _data(n=400):
 def test_a_registered_profiler_is_used_by_name(registry):
     register_profiler("minor_faults", MinorFaults)
     X, y = _data()
-    result = sktune.profile(Ridge(), X, y, budget="quick",
+    result = sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
                             profilers=["wall", "cpu", "minor_faults"])
     timed = result.trials[result.trials["phase"] == "timed"]
     assert len(timed) > 0
@@ -85,7 +85,8 @@ def test_a_registered_profiler_is_used_by_name(registry):
 def test_an_instance_can_be_passed_and_every_hook_is_called():
     spy = Spy()
     X, y = _data()
-    result = sktune.profile(Ridge(), X, y, budget="quick", profilers=["wall", spy])
+    result = sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
+                            profilers=["wall", spy])
     n_runs = len(result.records) + 1  # + the probe run before the search
     assert spy.calls["start"] == spy.calls["stop"] == spy.calls["instrument"]
     assert spy.calls["start"] >= len(result.records)
@@ -143,7 +144,7 @@ def test_a_broken_profiler_stops_the_run_and_the_others_are_stopped(bad, message
     X, y = _data()
     before = _state()
     with pytest.raises(ProfilerError, match=message) as info:
-        sktune.profile(Ridge(), X, y, budget="quick",
+        sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
                        profilers=[spy, "memory", bad, "wall"])
     assert isinstance(info.value, SktuneError) and isinstance(info.value, RuntimeError)
     if isinstance(bad, BrokenStop):
@@ -163,7 +164,8 @@ def test_a_profiler_failing_to_start_stops_those_already_started():
     spy, broken = Spy(), BrokenStart()
     X, y = _data()
     with pytest.raises(ProfilerError, match="'broken_start'.*raised in start"):
-        sktune.profile(Ridge(), X, y, budget="quick", profilers=[spy, broken, "wall"])
+        sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
+                       profilers=[spy, broken, "wall"])
     assert spy.calls["start"] == spy.calls["stop"] == 1
     assert broken.calls["stop"] == 0  # never started, never stopped
 
@@ -175,7 +177,7 @@ def test_an_extra_run_profiler_never_wraps_a_timed_run(registry):
 
     register_profiler("costly_faults", CostlyFaults)
     X, y = _data()
-    result = sktune.profile(Ridge(), X, y, budget="quick",
+    result = sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
                             profilers=["wall", "costly_faults"])
     with_field = [r for r in result.records if "minor_faults" in r]
     assert with_field and all(r["phase"] == "extra" for r in with_field)
@@ -193,7 +195,8 @@ def test_a_profiler_failing_to_close_does_not_leave_others_open():
     X, y = _data()
     before = _state()
     with pytest.raises(ProfilerError, match="'broken_close'.*raised in close"):
-        sktune.profile(Ridge(), X, y, budget="quick", profilers=[broken, "memory", spy, "wall"])
+        sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
+                       profilers=[broken, "memory", spy, "wall"])
     assert broken.calls["close"] == spy.calls["close"] == 1
     assert _state() == before
 
@@ -207,4 +210,5 @@ def test_a_close_failure_does_not_hide_the_error_that_stopped_the_run():
 
     X, y = _data()
     with pytest.raises(ProfilerError, match="raised in stop"):
-        sktune.profile(Ridge(), X, y, budget="quick", profilers=[BrokenBoth(), "wall"])
+        sktune.profile(Ridge(), X, y, budget="quick", isolation="none",
+                       profilers=[BrokenBoth(), "wall"])

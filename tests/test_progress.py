@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 import sktune
-from sktune import ConfigSpace, _profile
+from sktune import ConfigSpace, _measure, _profile
 from sktune._progress import NoProgress, ProgressBar, progress_bar
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
@@ -171,7 +171,7 @@ def test_profile_progress_bar_on_terminal_only_if_verbose(monkeypatch, verbose):
     # (candidates, budget, the end of the line), draws nothing with verbose=0,
     # and leaves the sktune logger as it found it.
     clock = FakeClock()
-    monkeypatch.setattr(_profile, "_now", clock)
+    monkeypatch.setattr(_measure, "_now", clock)
     stderr = FakeTTY()
     monkeypatch.setattr(sys, "stderr", stderr)
     logger = logging.getLogger("sktune")
@@ -180,7 +180,7 @@ def test_profile_progress_bar_on_terminal_only_if_verbose(monkeypatch, verbose):
     est = CostlyEstimator(clock=clock, cost={1: 1.0, 2: 0.5})
     profilers = [CPUTimeProfiler(cpu_clock=clock), WallClockProfiler(clock=clock)]
     sktune.profile(est, X, y, space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]),
-                   budget="quick", verbose=verbose, profilers=profilers)
+                   budget="quick", verbose=verbose, profilers=profilers, isolation="none")
     assert logger.handlers == handlers and logger.level == level
     text = stderr.getvalue()
     if not verbose:

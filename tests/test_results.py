@@ -5,21 +5,24 @@ from sklearn.datasets import make_classification
 
 import sktune
 from sktune import Config, ConfigSpace, ProfileResult, SktuneWarning
-from sktune import _profile
+from sktune import _measure, _profile
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
 from _helpers import CostlyEstimator, FakeClock
 
 
-@pytest.fixture
-def result(monkeypatch):
+@pytest.fixture(scope="module")
+def result():
+    # One profile for the whole module: every test only reads it.
     clock = FakeClock()
-    monkeypatch.setattr(_profile, "_now", clock)
-    X, y = make_classification(n_samples=120, n_features=4, random_state=0)
-    est = CostlyEstimator(clock=clock, cost={1: 1.0, 2: 0.5})
-    return sktune.profile(
-        est, X, y, space=ConfigSpace(n_jobs=[1, 2], backend=["loky", "threading"]),
-        profilers=[CPUTimeProfiler(cpu_clock=clock), WallClockProfiler(clock=clock)])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(_measure, "_now", clock)
+        X, y = make_classification(n_samples=120, n_features=4, random_state=0)
+        est = CostlyEstimator(clock=clock, cost={1: 1.0, 2: 0.5})
+        return sktune.profile(
+            est, X, y, space=ConfigSpace(n_jobs=[1, 2], backend=["loky", "threading"]),
+            profilers=[CPUTimeProfiler(cpu_clock=clock), WallClockProfiler(clock=clock)],
+            isolation="none", wisdom=False)
 
 
 def test_save_load_round_trip(result, tmp_path):

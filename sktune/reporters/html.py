@@ -14,7 +14,7 @@ import html
 import io
 import math
 
-from .._format import format_machine
+from .._format import changes_something, format_machine, origin_line
 from . import _common
 from .base import Reporter
 
@@ -180,11 +180,16 @@ class HTMLReporter(Reporter):
                        " faster than the pipeline as written "
                        f'<span class="ci">({s.confidence:.0%} interval '
                        f"[{s.low:.2f}, {s.high:.2f}])</span></div>")
+        elif rec.verdict == "estimated":
+            out.append('<div class="speedup">Estimated, not measured '
+                       '<span class="ci">(no timing: the speedup is unknown)</span></div>')
         else:
             out.append(f'<div class="speedup">Keep the pipeline as written '
                        f'<span class="ci">({_e(rec.verdict)})</span></div>')
         out.append(f'<p class="why">{_e(rec.explanation)}</p>')
-        if rec.verdict == "faster":
+        if origin_line(result):
+            out.append(f'<p class="origin">{_e(origin_line(result))}</p>')
+        if changes_something(rec):
             out.append(f"<pre><code>{_e(_common.use_it(result))}</code></pre>")
         if rec.caveats:
             out.append('<ul class="caveats">'

@@ -4,7 +4,7 @@ For a pull request, an issue or a notebook: the same sections as the HTML
 report, without the plots, in GitHub-flavoured Markdown tables.
 """
 
-from .._format import format_machine
+from .._format import changes_something, format_machine, origin_line
 from . import _common
 from .base import Reporter
 
@@ -53,7 +53,9 @@ class MarkdownReporter(Reporter):
                     f"({rec.speedup.confidence:.0%} interval) over the pipeline as written"
                     if rec.verdict == "faster" else f" ({_cell(rec.verdict)})"),
                  "", _cell(rec.explanation), ""]
-        if rec.verdict == "faster":
+        if origin_line(result):
+            lines += [f"*{_cell(origin_line(result))}*", ""]
+        if changes_something(rec):
             lines += ["Use it:", "", *_fence(_common.use_it(result)), ""]
         if rec.caveats:
             lines += ["Caveats:", ""] + [f"- {_cell(c)}" for c in rec.caveats] + [""]

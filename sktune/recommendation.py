@@ -38,9 +38,12 @@ class CandidateStats:
     config : Config
     wall, cpu : tuple of float
         Timed repeats, seconds.
-    status : {"ok", "failed", "differs", "too few repeats"}
+    status : {"ok", "failed", "differs", "cut off", "too few repeats"}
+        "failed" covers a raise, a crash of the worker process and a
+        timeout; "cut off" a timed repeat stopped for being far slower than
+        the best (the isolated runner only). Only "ok" is ever recommended.
     detail : str
-        The error, or how the output differs.
+        The error, how the output differs, or when the run was cut off.
     cold_s : float or None
         Wall time of the first (warm-up) run: the cost of a single cold call.
     busy_threads : float or None
@@ -85,7 +88,9 @@ class Recommendation:
         What to run under; the as-written config when nothing helps.
     speedup : Interval
         Baseline time over ``best``'s time, with its confidence interval.
-    verdict : {"faster", "no gain", "nothing to vary"}
+    verdict : {"faster", "no gain", "nothing to vary", "estimated"}
+        "estimated": chosen without timing (``budget="estimate"``); the
+        speedup is unknown (NaN).
     explanation : str
         One paragraph a person understands.
     alternatives : tuple of Config
@@ -125,9 +130,14 @@ def candidate_stats(candidates, records, equivalence):
                                 else "")
                   for r in mine if r.get("error")]
         warmups = [r for r in mine if r["phase"] == "warmup" and not r.get("error")]
+        cut = [r for r in mine if r["phase"] == "cutoff"]
         equivalent, how = equivalence.get(index, (True, ""))
         if errors:
             status, detail = "failed", errors[0]
+        elif cut:
+            status = "cut off"
+            detail = (f"stopped after {cut[0]['wall_s']:.2f} s, far slower than the "
+                      "fastest candidate")
         elif not equivalent:
             status, detail = "differs", how
         elif len(timed) < MIN_REPEATS:
@@ -274,3 +284,21 @@ def _caveats(stats, base):
             caveats.append(f"{s.config.describe()} changes the output ({s.detail}); "
                            "excluded.")
     return tuple(caveats)
+
+
+def estimated_recommendation(candidates, estimate):
+    """The :class:`Recommendation` of a result estimated without timing.
+
+    Parameters
+    ----------
+    candidates : sequence of Config
+    estimate : dict
+        ``index`` of the chosen candidate, ``reasons`` and ``confidence``.
+    """
+    nan = float("nan")
+    best = candidates[estimate["index"]]
+    caveats = ("Estimated, not measured: nothing was timed. Profile with "
+               "budget='quick' or more to measure it on this machine.",)
+    return Recommendation(
+        best=best, speedup=Interval(nan, nan, nan), verdict="estimated",
+        explanation=" ".join(estimate["reasons"]), caveats=caveats)
