@@ -5,12 +5,14 @@ misbehaving estimator decides what to do from the joblib backend active
 during its fit, so one configuration hangs and another one segfaults.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +158,11 @@ def test_invalid_isolation_and_timeout_fail_before_timing(data):
 
 
 _CTRL_C_SCRIPT = textwrap.dedent("""
-    import sys, warnings
+    import signal, sys, warnings
+    # As in an interactive session: a shell that starts a job in the
+    # background (CI runners do) leaves SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     import psutil
     from sklearn.datasets import make_classification
@@ -186,17 +192,21 @@ def test_ctrl_c_returns_the_partial_result_and_stops_the_worker(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "SKTUNE_CACHE_DIR": str(tmp_path / "c")})
+    worker = []
     try:
         for line in proc.stderr:  # the log says when candidates are being timed
             if "profiling 2 candidates" in line:
                 break
-        worker = [p for p in psutil.Process(proc.pid).children()]
+        worker[:] = psutil.Process(proc.pid).children()
         assert worker, "the worker process should be running"
-        psutil.wait_procs([], timeout=1.0)  # let the hung trial start
+        time.sleep(1.0)  # let the hung trial start
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
+        for p in worker:  # a worker left hung if the test failed
+            with contextlib.suppress(psutil.Error):
+                p.kill()
     assert proc.returncode == 0, err
     assert "interrupted: True" in out and "warned: True" in out
     assert "children: 0" in out and "wisdom: 0" in out
@@ -214,7 +224,7 @@ def test_kill_tree_kills_grandchildren():
             kids = psutil.Process(proc.pid).children(recursive=True)
             if kids:
                 break
-            psutil.wait_procs([], timeout=0.1)
+            time.sleep(0.1)
         assert kids
         isolation.kill_tree(proc)
         gone, alive = psutil.wait_procs(kids, timeout=10)

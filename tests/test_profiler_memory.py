@@ -326,8 +326,11 @@ def test_memory_profiler_shared_memmap_counted_once(warm_loky, tmp_path):
     pss, rss = MemoryProfiler(metric="pss"), MemoryProfiler(metric="rss")
     pss.start()
     rss.start()
+    # Held for 2 s: in a long test session this process maps hundreds of
+    # libraries, and one PSS sample of it (reading smaps) took longer than
+    # the 0.5 s the workers used to hold the file, so no sample saw them.
     totals = Parallel(n_jobs=2, backend="loky")(
-        delayed(_hold_memmap)(path, shape, ready, 0.5) for _ in range(2))
+        delayed(_hold_memmap)(path, shape, ready, 2.0) for _ in range(2))
     rss_record, pss_record = rss.stop(), pss.stop()
     assert totals == [shape[0]] * 2
     assert len(list(ready.iterdir())) == 2  # two workers held it at the same time
