@@ -31,11 +31,17 @@ def _portable(exc):
 
 
 def _enter_parent_state(state):
-    """Run under the parent's scikit-learn settings and thread limits."""
+    """Run under the parent's scikit-learn and joblib settings and thread limits."""
     import sklearn
     from threadpoolctl import threadpool_limits
 
     sklearn.set_config(**state["sklearn"])
+    if state["joblib"]:
+        from joblib.parallel import _backend, default_parallel_config
+
+        # This (main) thread runs every trial; unset keys get this
+        # process's own "not set" sentinels.
+        _backend.config = {**default_parallel_config, **state["joblib"]}
     for user_api, n_threads in state["thread_limits"].items():
         # Process-wide for the libraries loaded now; kept for the worker's life.
         threadpool_limits(n_threads, user_api=user_api)

@@ -67,7 +67,16 @@ def _parent_state():
     limits = {}
     for info in threadpool_info():
         limits.setdefault(info["user_api"], set()).add(info["num_threads"])
-    return {"sklearn": sklearn.get_config(),
+    from joblib.parallel import _backend, default_parallel_config
+
+    # The caller's joblib context (``with parallel_config(...)`` around
+    # profile) is part of the pipeline "as written", as in process. Only the
+    # settings given explicitly travel: joblib recognises "not set" by the
+    # identity of its own sentinels, which pickling would break.
+    config = getattr(_backend, "config", None) or {}
+    given = {key: value for key, value in config.items()
+             if value is not default_parallel_config.get(key)}
+    return {"sklearn": sklearn.get_config(), "joblib": given,
             "thread_limits": {api: min(n) for api, n in limits.items()}}
 
 
@@ -236,7 +245,7 @@ class IsolatedRunner:
         self.cut_off = set()
         self.restarts = 0
         self._worker, self._busy = None, False
-        self._dir = tempfile.mkdtemp(prefix="sktune-", dir=_temp_parent())
+        self._dir = tempfile.mkdtemp(prefix=f"sktune-{os.getpid()}-", dir=_temp_parent())
         try:
             data_path = os.path.join(self._dir, "data.joblib")
             joblib.dump((workload.X, workload.y), data_path)

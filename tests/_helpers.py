@@ -113,6 +113,18 @@ class MisbehavingEstimator(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
+class ContextProbe(ClassifierMixin, BaseEstimator):
+    """Its fit raises, saying what it saw: for checking what reaches a worker."""
+
+    def fit(self, X, y=None):
+        import sklearn
+
+        backend, n_jobs = joblib.parallel.get_active_backend()
+        raise ValueError(f"seen: assume_finite={sklearn.get_config()['assume_finite']}, "
+                         f"backend={type(backend).__name__}, n_jobs={n_jobs}, "
+                         f"X={type(X).__name__}")
+
+
 def fake_machine(usable_cores=2):
     """A :class:`sktune.machine.Machine` with plain, fixed facts (no detection)."""
     from sktune.machine import Machine

@@ -52,7 +52,7 @@ def data(global_random_seed):
 def _profile(estimator, X, y, **kwargs):
     # Only the as-written dimensions: the compiled twins are what is tested.
     return sktune.profile(estimator, X, y, space=ConfigSpace(), budget="quick",
-                          accelerate=True, **kwargs)
+                          accelerate=True, **kwargs, isolation="none")
 
 
 def test_accelerate_measures_compiled_twins_and_configure_applies_them(data):
@@ -98,7 +98,7 @@ def test_accelerate_excludes_multiprocessing(data):
 
     X, y = data
     pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=4))
-    result = sktune.profile(pipe, X, y, budget="quick", accelerate=True,
+    result = sktune.profile(pipe, X, y, budget="quick", accelerate=True, isolation="none",
                             space=ConfigSpace(n_jobs=[2], backend=["loky",
                                                                    "multiprocessing"]))
     assert all(c.backend != "multiprocessing" for c in result.candidates)
@@ -118,7 +118,7 @@ def test_accelerate_false_compiles_nothing(data, monkeypatch):
     monkeypatch.setattr(substitutes, "find_substitutions", _forbidden)
     X, y = data
     pipe = make_pipeline(StandardScaler(), FunctionTransformer(clip_loop), Ridge())
-    result = sktune.profile(pipe, X, y, space=ConfigSpace(), budget="quick")
+    result = sktune.profile(pipe, X, y, space=ConfigSpace(), budget="quick", isolation="none")
     assert [c.compiled_steps for c in result.candidates] == [None]
 
 
@@ -166,7 +166,7 @@ def test_accelerate_compiled_function_runs_in_loky_workers(data, tmp_path):
     search = GridSearchCV(make_pipeline(FunctionTransformer(clip_loop), Ridge()),
                           {"ridge__alpha": [0.1, 1.0]}, cv=2, n_jobs=2)
     result = sktune.profile(search, X, y, space=ConfigSpace(n_jobs=[2], backend=["loky"]),
-                            budget="quick", accelerate=True)
+                            budget="quick", accelerate=True, isolation="none")
     twins = [c for c in result.candidates if c.compiled_steps]
     assert twins and all(c.compiled_steps == ("estimator__functiontransformer",)
                          for c in twins)

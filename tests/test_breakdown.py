@@ -76,7 +76,7 @@ def result():
     # spinning OpenBLAS threads made LogisticRegression the slowest step
     # (rightly so), which is not what these tests are about.
     with threadpool_limits(limits=1, user_api="blas"):
-        result = sktune.profile(pipe, X, y, budget="quick")
+        result = sktune.profile(pipe, X, y, budget="quick", isolation="none")
     assert (repr(pipe), [type(s) for s in pipe]) == before  # the user's object
     return result
 
@@ -124,7 +124,7 @@ def test_a_single_estimator_has_no_breakdown():
     from sklearn.tree import DecisionTreeClassifier
 
     X, y = _data(300)
-    result = sktune.profile(DecisionTreeClassifier(), X, y, budget="quick")
+    result = sktune.profile(DecisionTreeClassifier(), X, y, budget="quick", isolation="none")
     assert set(result.steps["step"]) == {ROOT}
     assert slowest_step(result, 0) is None
     assert "Where the time goes" not in str(result)
@@ -134,7 +134,8 @@ def test_costly_profilers_run_only_in_extra_runs():
     X, y = _data(1000)
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
     result = sktune.profile(pipe, X, y, budget="quick",
-                            profilers=["wall", "steps", "tracemalloc", "hotspots"])
+                            profilers=["wall", "steps", "tracemalloc", "hotspots"],
+                            isolation="none")
     extra = [r for r in result.records if r["phase"] == "extra"]
     timed = [r for r in result.records if r["phase"] == "timed"]
     # One extra run per costly profiler and chosen configuration, never both at once.

@@ -25,7 +25,7 @@ from sktune import Config, ConfigSpace, isolation
 from sktune.profilers import Profiler
 from sktune.search import RacingSearch
 
-from _helpers import MisbehavingEstimator
+from _helpers import ContextProbe, MisbehavingEstimator
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
@@ -39,9 +39,10 @@ def data():
 
 
 def _data_folders():
-    """sktune's data folders, wherever the isolated runner may put them."""
+    """This process's sktune data folders, wherever the isolated runner puts them."""
     roots = [Path(tempfile.gettempdir()), Path("/dev/shm")]
-    return {p for root in roots if root.is_dir() for p in root.glob("sktune-*")}
+    return {p for root in roots if root.is_dir()
+            for p in root.glob(f"sktune-{os.getpid()}-*")}
 
 
 @pytest.fixture
@@ -122,20 +123,23 @@ def test_isolated_timings_come_from_the_worker(data, leaves_nothing_behind):
 
 def test_worker_runs_under_the_callers_settings(data, leaves_nothing_behind):
     # Check that the worker enters this process's scikit-learn configuration
-    # and import path, and that a DataFrame arrives as a DataFrame.
+    # and joblib context (both part of the pipeline as written), and that a
+    # DataFrame arrives as a DataFrame.
+    import joblib
     import pandas as pd
     import sklearn
 
     X, y = data
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    with sklearn.config_context(assume_finite=True):
-        runner = isolation.IsolatedRunner(
-            sktune.workload.Workload(MisbehavingEstimator(), frame, y), [Config()], [],
-            may_use_loky=False)
+    with sklearn.config_context(assume_finite=True), \
+            joblib.parallel_config(backend="threading", n_jobs=2):
+        runner = isolation.IsolatedRunner(sktune.workload.Workload(ContextProbe(), frame, y),
+                                          [Config()], [], may_use_loky=False)
     with runner:
         record = runner.warm_up(0)
-        assert record["error"] is None and record["config"] == 0
-    assert runner.outputs == {}
+    assert record["config"] == 0
+    assert record["error"] == ("ValueError: seen: assume_finite=True, "
+                               "backend=ThreadingBackend, n_jobs=2, X=DataFrame")
 
 
 def test_worker_start_failure_is_clear(data, monkeypatch):
@@ -167,7 +171,7 @@ _CTRL_C_SCRIPT = textwrap.dedent("""
     import psutil
     from sklearn.datasets import make_classification
     import sktune
-    from _helpers import MisbehavingEstimator
+    from _helpers import ContextProbe, MisbehavingEstimator
 
     X, y = make_classification(n_samples=100, n_features=4, random_state=0)
     est = MisbehavingEstimator(behaviour={{"threading": "hang"}})

@@ -198,7 +198,7 @@ def test_profile_random_forest(data):
     # result that round-trips through JSON.
     X, y = data
     result = sktune.profile(RandomForestClassifier(n_estimators=10, random_state=0),
-                            X, y, budget="quick")
+                            X, y, budget="quick", isolation="none")
     backends = {c.backend for c in result.candidates}
     assert {"loky", "threading"} <= backends
     assert (result.summary().status != "failed").all()
@@ -214,7 +214,7 @@ def test_profile_grid_search_logistic_regression(data):
                       {"logisticregression__C": [0.1, 1.0]}, cv=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
-        result = sktune.profile(gs, X, y, budget="quick")
+        result = sktune.profile(gs, X, y, budget="quick", isolation="none")
     assert _no_future_warnings(result)
     assert result.workload["layers"]["n_jobs_params"] == ["n_jobs"]
     assert any("deprecated" in n for n in result.notes)
@@ -226,10 +226,10 @@ def test_profile_hist_gradient_boosting_multiprocessing_excluded(data):
     # multiprocessing candidate is left out with its reason, never run (item 10).
     X, y = data
     est = HistGradientBoostingClassifier(max_iter=10)
-    result = sktune.profile(est, X, y, budget="quick")
+    result = sktune.profile(est, X, y, budget="quick", isolation="none")
     assert all(c.n_jobs is None and c.backend is None for c in result.candidates)
     space = ConfigSpace(n_jobs=[2], backend=["multiprocessing"], openmp_threads=[1])
-    result = sktune.profile(clone(est), X, y, space=space, budget="quick")
+    result = sktune.profile(clone(est), X, y, space=space, budget="quick", isolation="none")
     assert [c.backend for c, _ in result.excluded] == ["multiprocessing"]
     assert "OpenMP" in result.excluded[0][1]
     assert "Not run" in str(result)
@@ -242,7 +242,7 @@ def test_profile_no_parallelism_says_nothing_helps(data):
 
     X, y = data
     result = sktune.profile(make_pipeline(StandardScaler(), DecisionTreeClassifier()),
-                            X, y, budget="quick")
+                            X, y, budget="quick", isolation="none")
     assert result.best == Config()
     assert result.recommendation.verdict in ("nothing to vary", "no gain")
     assert "as written" in str(result)
@@ -257,7 +257,7 @@ def test_profile_other_tasks(data, task):
     est = (make_pipeline(StandardScaler(), PCA(n_components=3)) if task == "transform"
            else RandomForestClassifier(n_estimators=5, random_state=0))
     result = sktune.profile(est, X, y, task=task, budget="quick",
-                            space=ConfigSpace(n_jobs=[2], backend=["threading"]))
+                            space=ConfigSpace(n_jobs=[2], backend=["threading"]), isolation="none")
     assert result.workload["data"]["task"] == task
     assert (result.summary().status == "ok").all()
 
@@ -294,7 +294,8 @@ def test_profile_small_forest_prefers_one_core():
     X, y = make_classification(n_samples=300, n_features=10, random_state=0)
     result = sktune.profile(RandomForestClassifier(n_estimators=20, random_state=0),
                             X, y, budget="quick",
-                            space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]))
+                            space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]),
+                            isolation="none")
     assert result.best.n_jobs in (None, 1)
     assert any("overhead dominates" in c for c in result.recommendation.caveats)
 
@@ -324,7 +325,7 @@ def test_profile_fit_predict_and_dataframe_input(data):
     X, _ = data
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     result = sktune.profile(KMeans(n_clusters=3, n_init=1), frame, task="fit_predict",
-                            budget="quick")
+                            budget="quick", isolation="none")
     assert result.workload["data"]["type"] == "pandas.DataFrame"
     assert all(c.n_jobs is None for c in result.candidates)  # KMeans: OpenMP only
     assert (result.summary().status == "ok").all()

@@ -59,7 +59,7 @@ def test_html_report_in_browser_shows_recommendation_above_the_fold(driver, tmp_
     from selenium.webdriver.common.by import By
 
     estimator, X, y = example_workload("random-forest", n_samples=600)
-    result = sktune.profile(estimator, X, y, budget="quick")
+    result = sktune.profile(estimator, X, y, budget="quick", isolation="none")
     path = result.report(tmp_path / "report.html")
 
     driver.set_window_size(WIDTH, HEIGHT)
