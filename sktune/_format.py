@@ -245,5 +245,6 @@ def format_machine(machine):
     for row in cells:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
                      + "  " + row[5])
-    lines.append(f"{'fingerprint':<15}{machine.fingerprint}")
+    lines.append(f"{'fingerprint':<15}{machine.fingerprint} (wisdom is kept under "
+                 f"{machine.stable_fingerprint}, which leaves out the loaded thread pools)")
     return "\n".join(lines)

@@ -193,6 +193,19 @@ def test_machine_fingerprint_is_stable_and_sensitive(machine):
     assert dataclasses.replace(machine, threadpools=pools).fingerprint == fingerprint
 
 
+def test_machine_stable_fingerprint_ignores_loaded_pools(machine):
+    # Check that the wisdom key of a machine does not change when a run loads
+    # another thread pool (the fingerprint does), but does with the cores.
+    more = dataclasses.replace(machine, threadpools=machine.threadpools + (
+        {"user_api": "openmp", "internal_api": "openmp", "prefix": "libgomp",
+         "version": None, "num_threads": 2},))
+    assert more.fingerprint != machine.fingerprint
+    assert more.stable_fingerprint == machine.stable_fingerprint
+    assert len(machine.stable_fingerprint) == 16
+    assert dataclasses.replace(machine, usable_cores=machine.usable_cores + 1) \
+        .stable_fingerprint != machine.stable_fingerprint
+
+
 def test_machine_to_dict_from_dict_round_trip(machine):
     # Check that from_dict(to_dict()) gives an equal Machine, also through JSON and with extra keys.
     d = machine.to_dict()
