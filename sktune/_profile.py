@@ -186,16 +186,18 @@ def _validate(estimator, X, y, task, space, params):
 
 
 def _wisdom_lookup(estimator, X, y, task, settings, budget_settings, refresh):
-    """``(store, key, description, entry or None)`` for this workload here."""
+    """``(store, key, description, here, entry or None)`` for this workload here.
+
+    ``here`` is this machine's :attr:`~sktune.Machine.stable_fingerprint`,
+    detected once: the stored result is recorded under the same one.
+    """
     from .wisdom import WisdomStore, workload_key
 
     key, description = workload_key(estimator, X, y, task, settings=settings)
     store = WisdomStore()
-    entry = None
-    if not refresh:
-        entry = store.lookup(Machine.detect(refresh_threadpools=False).stable_fingerprint,
-                             key, min_rank=budget_settings["rank"])
-    return store, key, description, entry
+    here = Machine.detect(refresh_threadpools=False).stable_fingerprint
+    entry = None if refresh else store.lookup(here, key, min_rank=budget_settings["rank"])
+    return store, key, description, here, entry
 
 
 def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
@@ -319,9 +321,9 @@ default="measure"
                 "profilers": sorted(p.name for p in profilers + extra_profilers)}
 
     found_at = time.perf_counter()
-    store = key = description = None
+    store = key = description = here = None
     if wisdom:
-        store, key, description, entry = _wisdom_lookup(
+        store, key, description, here, entry = _wisdom_lookup(
             estimator, X, y, task, settings, budget_settings, refresh)
         if entry is not None:
             result = entry.result()
@@ -374,9 +376,7 @@ default="measure"
     result = ProfileResult(**fields)
     if store is not None and not result.search["interrupted"]:
         store.record(result, key, description, budget=budget_settings["name"],
-                     budget_rank=budget_settings["rank"],
-                     fingerprint=Machine.detect(refresh_threadpools=False)
-                     .stable_fingerprint)
+                     budget_rank=budget_settings["rank"], fingerprint=here)
     return result
 
 

@@ -323,7 +323,7 @@ pss, rss = MemoryProfiler(metric="pss"), MemoryProfiler(metric="rss")
 pss.start()
 rss.start()
 totals = Parallel(n_jobs=2, backend="loky")(
-    delayed(_hold_memmap)({path!r}, ({n},), {ready!r}, 0.5) for _ in range(2))
+    delayed(_hold_memmap)({path!r}, ({n},), {ready!r}, 2.0) for _ in range(2))
 rss_record, pss_record = rss.stop(), pss.stop()
 print(json.dumps({{"totals": totals, "pss": pss_record["mem_extra_bytes"],
                   "rss": rss_record["mem_extra_bytes"]}}))
@@ -335,8 +335,9 @@ print(json.dumps({{"totals": totals, "pss": pss_record["mem_extra_bytes"],
 def test_memory_profiler_shared_memmap_counted_once(tmp_path):
     # Check that a file mapped and read by two workers at once is counted once
     # (checklist item 18), where summed RSS counts it twice. Measured in a
-    # fresh process: late in a full test session this one is so large that
-    # the sampler missed the workers' window (flaky there, never alone).
+    # fresh process, the workers holding the file 2 s: late in a full test
+    # session, or on a loaded 2-core machine with 0.5 s, the sampler missed
+    # the window where both workers held it (flaky there, never alone).
     nbytes, shape = 128 * MB, (128 * MB // 8,)
     path = str(tmp_path / "shared.dat")
     block = np.memmap(path, dtype=np.float64, mode="w+", shape=shape)
