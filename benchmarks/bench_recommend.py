@@ -7,16 +7,18 @@ and a joblib-process grid search), in one process run, this script
 1. profiles the whole configuration space with ``budget="exhaustive"``
    (every candidate, 25 interleaved repeats) and takes the candidate with the
    lowest median among those with status "ok": the *exhaustive best*;
-2. profiles with sktune's default ``budget="measure"``: the *recommendation*;
-3. re-times the as-written configuration, the recommendation and the
-   exhaustive best side by side: shuffled, interleaved rounds, one untimed
-   warm-up call of a configuration just before each timed call of it, and
+2. profiles with ``budget="quick"`` and sktune's default ``budget="measure"``
+   (racing search): their *picks*;
+3. re-times the as-written configuration, both picks and the exhaustive
+   best side by side: shuffled, interleaved rounds, one untimed warm-up
+   call of a configuration just before each timed call of it, and
    ``gc.collect()`` before each timed call.
 
+Every profile runs with ``wisdom=False`` and the default isolated worker.
 It prints one row per workload with the side-by-side medians, the ratio
-recommended / exhaustive best (target <= 1.05) and the profiling time of
-``"measure"`` against ``"exhaustive"`` (target <= 1/3). A full run takes
-roughly 12 minutes on 2 cores; run it on a quiet machine::
+pick / exhaustive best (target for "measure" <= 1.05) and the profiling
+time of each budget against ``"exhaustive"`` (target for "measure" <= 1/3).
+A full run takes roughly 15 minutes on 2 cores; run it on a quiet machine::
 
     python benchmarks/bench_recommend.py                   # everything
     python benchmarks/bench_recommend.py --only forest,hgb --json out.json
@@ -171,39 +173,48 @@ def side_by_side(estimator, X, y, configs, n_repeats, rng):
     return times
 
 
+#: The budgets whose picks are checked against the exhaustive best.
+CHECKED = ("quick", "measure")
+
+
 def run_workload(name, scale, n_repeats, rng):
     kind, build = WORKLOADS[name]
     estimator, X, y = build(scale)
-    print(f"[{name}] {X.shape[0]}x{X.shape[1]}: exhaustive search ...",
-          file=sys.stderr, flush=True)
-    full = sktune.profile(estimator, X, y, budget="exhaustive")
+    runs = {}
+    for budget in ("exhaustive", *CHECKED):
+        print(f"[{name}] {X.shape[0]}x{X.shape[1]}: budget={budget!r} ...",
+              file=sys.stderr, flush=True)
+        # wisdom=False: each budget measures; none answers from another's result.
+        runs[budget] = sktune.profile(estimator, X, y, budget=budget, wisdom=False)
+    full = runs["exhaustive"]
     best_config, _ = exhaustive_best(full)
-    print(f"[{name}] budget='measure' ...", file=sys.stderr, flush=True)
-    quick = sktune.profile(estimator, X, y, budget="measure")
-    configs = {"as_written": sktune.Config(), "recommended": quick.best,
+    configs = {"as_written": sktune.Config(),
+               **{budget: runs[budget].best for budget in CHECKED},
                "exhaustive_best": best_config}
     print(f"[{name}] side by side: {', '.join(_short(c) for c in configs.values())} "
           "...", file=sys.stderr, flush=True)
     distinct = list(dict.fromkeys(configs.values()))  # ordered, unlike a set
     times = side_by_side(estimator, X, y, distinct, n_repeats, rng)
     median = {k: float(np.median(times[c])) for k, c in configs.items()}
-    ratio = median["recommended"] / median["exhaustive_best"]
-    cost = quick.search["elapsed_s"] / full.search["elapsed_s"]
-    return {
+    row = {
         "workload": name, "kind": kind, "shape": list(X.shape),
         "configs": {k: c.to_dict() for k, c in configs.items()},
         "median_s": median,
         "spread": {k: _spread(times[c]) for k, c in configs.items()},
         "times_s": {k: times[c] for k, c in configs.items()},
-        "ratio": ratio, "ratio_pass": ratio <= TARGET_RATIO,
-        "measure_s": quick.search["elapsed_s"], "exhaustive_s": full.search["elapsed_s"],
-        "cost": cost, "cost_pass": cost <= TARGET_COST,
-        "n_candidates": len(full.candidates),
-        "measure_search": quick.search, "exhaustive_search": full.search,
-        "measure_candidates": _candidates(quick),
-        "exhaustive_candidates": _candidates(full),
-        "measure_notes": quick.notes, "speedup": str(quick.speedup),
+        "exhaustive_s": full.search["elapsed_s"], "n_candidates": len(full.candidates),
+        "exhaustive_search": full.search, "exhaustive_candidates": _candidates(full),
     }
+    for budget in CHECKED:
+        run = runs[budget]
+        ratio = median[budget] / median["exhaustive_best"]
+        cost = run.search["elapsed_s"] / full.search["elapsed_s"]
+        row[budget] = {"ratio": ratio, "ratio_pass": ratio <= TARGET_RATIO,
+                       "seconds": run.search["elapsed_s"], "cost": cost,
+                       "cost_pass": cost <= TARGET_COST, "search": run.search,
+                       "candidates": _candidates(run), "notes": run.notes,
+                       "speedup": str(run.speedup)}
+    return row
 
 
 def _table(headers, rows):
@@ -217,35 +228,48 @@ def report(rows):
     def timed(row, key):
         return f"{row['median_s'][key]:.3f} ({100 * row['spread'][key]:.0f}%)"
 
-    headers = ["workload", "kind", "cands", "as written", "recommended", "rec. s",
-               "exhaustive best", "exh. s", "rec/exh", "measure s", "exhaust. s",
-               "cost", "within 5%", "<= 1/3 time"]
+    headers = ["workload", "kind", "cands", "as written", "exhaustive best", "exh. s"]
+    for budget in CHECKED:
+        headers += [f"{budget} pick", "pick s", "pick/exh", f"{budget} s", "cost"]
+    headers += ["measure: within 5%", "<= 1/3 time"]
     table = []
     for row in rows:
         if "error" in row:  # the message is printed below the table
             table.append([row["workload"], row["kind"], "ERROR"]
                          + [""] * (len(headers) - 3))
             continue
-        table.append([
-            row["workload"], row["kind"], row["n_candidates"], timed(row, "as_written"),
-            _short(sktune.Config(**row["configs"]["recommended"])),
-            timed(row, "recommended"),
-            _short(sktune.Config(**row["configs"]["exhaustive_best"])),
-            timed(row, "exhaustive_best"), f"{row['ratio']:.3f}",
-            f"{row['measure_s']:.1f}", f"{row['exhaustive_s']:.1f}",
-            f"{row['cost']:.2f}", "PASS" if row["ratio_pass"] else "FAIL",
-            "PASS" if row["cost_pass"] else "FAIL"])
+        line = [row["workload"], row["kind"], row["n_candidates"],
+                timed(row, "as_written"),
+                _short(sktune.Config(**row["configs"]["exhaustive_best"])),
+                timed(row, "exhaustive_best")]
+        for budget in CHECKED:
+            run = row[budget]
+            line += [_short(sktune.Config(**row["configs"][budget])), timed(row, budget),
+                     f"{run['ratio']:.3f}", f"{run['seconds']:.1f}", f"{run['cost']:.2f}"]
+        line += ["PASS" if row["measure"]["ratio_pass"] else "FAIL",
+                 "PASS" if row["measure"]["cost_pass"] else "FAIL"]
+        table.append(line)
     print(_table(headers, table))
     for row in rows:
         if "error" in row:
             print(f"{row['workload']}: {row['error']}")
-    n_pass = sum(r.get("ratio_pass", False) and r.get("cost_pass", False) for r in rows)
+    ok = [r for r in rows if "error" not in r]
+    n_pass = sum(r["measure"]["ratio_pass"] and r["measure"]["cost_pass"] for r in ok)
+    quick_within = sum(r["quick"]["ratio_pass"] for r in ok)
     print("\ncands: candidates in the space. Times: median seconds of the side-by-side "
-          "runs (IQR/median).\ncost = measure s / exhaust. s, the time spent by "
-          "profile(budget='measure') over profile(budget='exhaustive').")
-    print(f"{n_pass}/{len(rows)} workloads meet both targets (recommended <= "
-          f"{TARGET_RATIO:g} x exhaustive best, cost <= {TARGET_COST:.2f}); load "
-          f"average at the end {os.getloadavg()[0]:.2f}.")
+          "runs (IQR/median).\npick/exh: the pick's side-by-side median over the "
+          "exhaustive best's; cost: the profiling time of that budget over "
+          "budget='exhaustive' (exh. s).")
+    print(f"measure: {n_pass}/{len(rows)} workloads meet both targets (pick <= "
+          f"{TARGET_RATIO:g} x exhaustive best, cost <= {TARGET_COST:.2f}); quick: "
+          f"{quick_within}/{len(rows)} picks within {TARGET_RATIO:g}, cost "
+          f"{_cost_range(ok, 'quick')}; load average at the end "
+          f"{os.getloadavg()[0]:.2f}.")
+
+
+def _cost_range(rows, budget):
+    costs = [r[budget]["cost"] for r in rows]
+    return f"{min(costs):.2f}-{max(costs):.2f}" if costs else "-"
 
 
 def main(argv=None):
