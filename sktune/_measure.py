@@ -87,11 +87,11 @@ def closing_profilers(profilers):
 def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, timeout):
     """The runner of a profiling run: a worker process, or this process."""
     if isolation == "none":
-        from .runner import Runner
+        from .runner import Runner, pool_user
 
         return Runner(
             workload, candidates, profilers,
-            uses_pool=lambda c: c.backend == "loky" or (c.backend is None and may_use_loky))
+            uses_pool=pool_user(may_use_loky))
     from .isolation import IsolatedRunner
 
     return IsolatedRunner(workload, candidates, profilers, may_use_loky=may_use_loky,

@@ -50,7 +50,7 @@ def _enter_parent_state(state):
 def _make_runner(setup, conn):
     import joblib
 
-    from .runner import Runner
+    from .runner import Runner, pool_user
     from .workload import Workload
 
     class NotifyingRunner(Runner):
@@ -65,7 +65,7 @@ def _make_runner(setup, conn):
     return NotifyingRunner(
         Workload(setup["estimator"], X, y, setup["task"]), setup["candidates"],
         setup["profilers"],
-        uses_pool=lambda c: c.backend == "loky" or (c.backend is None and may_use_loky))
+        uses_pool=pool_user(may_use_loky))
 
 
 def _serve(conn):

@@ -72,6 +72,13 @@ def _stop(profiler):
     return fields
 
 
+def pool_user(may_use_loky):
+    """``uses_pool`` for :class:`Runner`: loky configs, and unset backends when
+    the workload's joblib sites may default to loky."""
+    return lambda config: config.backend == "loky" or (
+        config.backend is None and may_use_loky)
+
+
 def close_all(profilers):
     """Close every profiler, even if some raise; then raise the first failure."""
     _each(profilers, lambda profiler: _guarded(profiler, "close"))
