@@ -109,11 +109,13 @@ def format_result(result):
     rec = result.recommendation
     data = result.workload["data"]
     machine = result.machine
+    gil = gil_state(machine)  # a GIL build, the usual case, goes unsaid
     lines = [
         f"sktune profile of {result.workload.get('estimator')} "
         f"(task={data.get('task')}), {_data_line(data)}",
-        f"machine: {machine.cpu_model}, {machine.usable_cores} usable cores "
-        f"(fingerprint {machine.fingerprint})",
+        f"machine: {machine.cpu_model}, {machine.usable_cores} usable cores"
+        + (f", Python {machine.versions.get('python')} {gil}" if gil else "")
+        + f" (fingerprint {machine.fingerprint})",
         "",
         f"Recommendation: {rec.best.describe()}"
         + (f"  ({rec.speedup} speedup)" if rec.verdict == "faster" else ""),
@@ -204,12 +206,42 @@ def _isnan(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def gil_state(machine):
+    """How the interpreter runs threads, for reports; None for a GIL build.
+
+    Only a free-threaded build (3.13t, 3.14t) has something to say: whether
+    the GIL was really off when the trials ran, since an extension not
+    marked compatible turns it back on (PITFALLS.md section 6).
+    """
+    if not machine.free_threaded and machine.gil_enabled:
+        return None
+    if not machine.gil_enabled:
+        return "free-threaded build, GIL off"
+    return ("free-threaded build, but the GIL was on "
+            "(an extension turned it back on, or PYTHON_GIL=1)")
+
+
+def python_line(machine):
+    """``3.14.0 (CPython, free-threaded build, GIL off)``; a GIL build says "GIL build"."""
+    return (f"{machine.versions.get('python')} ({machine.python_implementation}, "
+            f"{gil_state(machine) or 'GIL build'})")
+
+
+def format_engines(versions):
+    """The ``engines`` rows of ``sktune info`` from :func:`sktune.machine.engine_versions`."""
+    from .machine import _engine_install_hint
+
+    rows = [f"{name} {version}" if version else
+            f"{name}: not installed: {_engine_install_hint(name)}"
+            for name, version in versions.items()]
+    return "\n".join(f"{'engines' if i == 0 else '':<15}{row}" for i, row in enumerate(rows))
+
+
 def format_machine(machine):
     """Return the multi-line text shown by ``sktune info``."""
     quota = "none" if machine.cgroup_quota is None else f"{machine.cgroup_quota:g}"
     affinity = "unknown" if machine.affinity_cores is None else machine.affinity_cores
     caches = ", ".join(f"{k} {_format_bytes(v)}" for k, v in machine.caches.items())
-    gil = "GIL enabled" if machine.gil_enabled else "GIL disabled"
     versions = [f"{k} {v}" for k, v in machine.versions.items()
                 if k != "python" and v is not None]
     missing = [k for k, v in machine.versions.items() if v is None]
@@ -223,7 +255,7 @@ def format_machine(machine):
                   f"{machine.physical_cores} physical; affinity {affinity}; "
                   f"cgroup quota {quota})"),
         ("caches", caches or "unknown"),
-        ("python", f"{machine.versions.get('python')} ({machine.python_implementation}, {gil})"),
+        ("python", python_line(machine)),
         ("platform", machine.platform),
         ("versions", versions),
         ("start method", machine.start_method),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from numbers import Integral
 
 from ._introspect import iter_estimators
+from .machine import _gil_enabled
 
 #: Below this many data cells (nnz when sparse), start-up of workers
 #: dominates: RandomForest (20 trees) on 300x10 (3,000 cells) was ~2x slower
@@ -38,6 +39,13 @@ MIN_UNITS_PER_WORKER = 2
 #: after OpenMP (checklist item 10).
 _BACKENDS = {"threads": ("threading", "loky", None), "processes": ("loky", None),
              "mixed": (None, "loky")}
+#: The same with the GIL off (a free-threaded build): the reason for processes
+#: is gone, and threads skip worker start-up and pickling of the data, so
+#: threading comes first everywhere (PITFALLS.md section 6). Not measured yet:
+#: this CI has no 3.13t/3.14t interpreter.
+_BACKENDS_NO_GIL = {"threads": ("threading", "loky", None),
+                    "processes": ("threading", "loky", None),
+                    "mixed": ("threading", None, "loky")}
 _NOTE = ("This is an estimate from rules, not a measurement: nothing was timed. "
          "budget='quick' would time {what} on this data and keep a change only if "
          "it is faster than the as-written baseline beyond noise.")
@@ -153,10 +161,11 @@ def _per_worker(config, layers, usable):
                (config.openmp_threads or usable) if layers.openmp else 1)
 
 
-def _pick_parallel(candidates, layers, usable, target):
+def _pick_parallel(candidates, layers, usable, target, gil_enabled=True):
     """Index of the best n_jobs candidate up to ``target`` workers, or None."""
     hints = layers.joblib_hints
-    order = _BACKENDS["mixed" if len(hints) > 1 else next(iter(hints), "processes")]
+    table = _BACKENDS if gil_enabled else _BACKENDS_NO_GIL
+    order = table["mixed" if len(hints) > 1 else next(iter(hints), "processes")]
     native = layers.blas or layers.openmp
     eligible = [(i, c) for i, c in enumerate(candidates)
                 if c.n_jobs is not None and 1 < c.n_jobs <= target
@@ -174,7 +183,8 @@ def _pick_parallel(candidates, layers, usable, target):
     return min((item for item in eligible if item[1].n_jobs == most), key=key)[0]
 
 
-def estimate(candidates, layers, *, signature, usable_cores, physical_cores, work=None):
+def estimate(candidates, layers, *, signature, usable_cores, physical_cores, work=None,
+             gil_enabled=None):
     """Choose the candidate rules expect to be fastest, timing nothing.
 
     Parameters
@@ -190,6 +200,10 @@ def estimate(candidates, layers, *, signature, usable_cores, physical_cores, wor
         Cores this process can use, and physical cores.
     work : dict, default=None
         :func:`work_facts` output; None when the work cannot be counted.
+    gil_enabled : bool, default=None
+        Whether the GIL is on; None reads it now (``sys._is_gil_enabled()``),
+        since an extension imported since start-up may have turned it back on.
+        With the GIL off, threading is preferred also at process sites.
 
     Returns
     -------
@@ -224,7 +238,9 @@ def estimate(candidates, layers, *, signature, usable_cores, physical_cores, wor
                           f"cannot keep two workers busy with {MIN_UNITS_PER_WORKER} each.")
         target = usable_cores if units is None else min(
             usable_cores, units // MIN_UNITS_PER_WORKER)
-        index = _pick_parallel(candidates, layers, usable_cores, target)
+        if gil_enabled is None:
+            gil_enabled = _gil_enabled()
+        index = _pick_parallel(candidates, layers, usable_cores, target, gil_enabled)
         if index is None:
             return answer(0, "low", "Rule 'joblib': no candidate sets n_jobs on a suitable "
                           "backend, so the pipeline is kept as written.")
@@ -235,12 +251,18 @@ def estimate(candidates, layers, *, signature, usable_cores, physical_cores, wor
         count = (f"{units} {work['unit']} give each of {chosen.n_jobs} workers "
                  f"{units // chosen.n_jobs} or more" if units is not None
                  else "the amount of parallel work is unknown")
+        # Threads at a process site only with the GIL off: no benchmark yet.
+        free = not gil_enabled and chosen.backend == "threading" and processes
         return answer(
-            index, "medium" if units is not None else "low",
+            index, "medium" if units is not None and not free else "low",
             f"Rule 'joblib {'processes' if processes else 'threads'}': {why}, and "
             f"{count}; {chosen.describe()} is expected to be fastest (the README "
             "benchmark measured n_jobs=2 best for a forest and for grid searches on "
             "2 cores).",
+            *([f"The GIL is off (free-threaded Python), so threads run Python code in "
+               f"parallel and {chosen.describe()} avoids starting worker processes "
+               "(PITFALLS.md section 6); no benchmark has measured this yet."]
+              if free else []),
             # PITFALLS.md 2.3, 2.7: nested native threads oversubscribe.
             *(["Native threads are capped per worker to avoid oversubscription."]
               if (layers.blas or layers.openmp)

@@ -18,12 +18,14 @@ import math
 import os
 import platform
 import sys
+import sysconfig
 from datetime import datetime, timezone
 
 from .exceptions import InvalidParameterError
 
 __all__ = [
     "Machine",
+    "engine_versions",
     "environment_snapshot",
     "physical_cores",
     "throttle_snapshot",
@@ -176,8 +178,56 @@ def throttle_snapshot(root: str = _CGROUP_ROOT) -> dict | None:
 
 
 def _gil_enabled():
+    """Whether the GIL is on now: importing an extension not marked free-threading
+    compatible turns it back on (CPython gh-116322), so read it at measurement time."""
     is_enabled = getattr(sys, "_is_gil_enabled", None)
     return True if is_enabled is None else bool(is_enabled())
+
+
+def _free_threaded_build():
+    """Whether this interpreter is a free-threaded build (3.13t, 3.14t)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+#: Optional engines: display name -> (import name, distribution name, sktune extra).
+_ENGINES = {
+    "dask.distributed": ("distributed", "distributed", "dask"),
+    "ray": ("ray", "ray", "ray"),
+    "scikit-learn-intelex": ("sklearnex", "scikit-learn-intelex", "intel"),
+}
+
+
+def engine_versions() -> dict:
+    """Versions of the optional engines sktune can use, without importing them.
+
+    Returns
+    -------
+    versions : dict
+        Keys ``"dask.distributed"``, ``"ray"`` and ``"scikit-learn-intelex"``;
+        each value is the installed version, or None when the module cannot
+        be found. Nothing is imported (``import ray`` alone takes seconds):
+        the module is looked up with :func:`importlib.util.find_spec` and the
+        version read from the distribution's metadata.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    versions = {}
+    for name, (module, distribution, _) in _ENGINES.items():
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or half-removed install
+            found = False
+        try:
+            versions[name] = version(distribution) if found else None
+        except PackageNotFoundError:  # importable but without metadata
+            versions[name] = "unknown version"
+    return versions
+
+
+def _engine_install_hint(name):
+    """The command that installs the optional engine ``name`` of :func:`engine_versions`."""
+    return f"pip install 'sktune[{_ENGINES[name][2]}]'"
 
 
 def environment_snapshot() -> dict:
@@ -325,6 +375,9 @@ class Machine:
     versions : dict
         Python and relevant packages; None when not installed.
     gil_enabled : bool
+        Whether the GIL was on when the machine was detected (after the first
+        run, in the process that runs the trials): a free-threaded build turns
+        it back on when it imports an extension not marked compatible.
     start_method : str
         multiprocessing's start method, plus ``JOBLIB_START_METHOD`` if set.
     numba_threading_layer : str or None
@@ -333,6 +386,10 @@ class Machine:
         ``sktune._kernels.engine_info()``; empty if unknown.
     omp_env : dict
         The thread-related environment variables that are set.
+    free_threaded : bool, default=False
+        Whether the interpreter is a free-threaded build (3.13t, 3.14t;
+        ``Py_GIL_DISABLED``), whatever the GIL's state now. Results saved
+        before this field existed load with ``not gil_enabled``.
     """
 
     cpu_model: str
@@ -351,6 +408,7 @@ class Machine:
     numba_threading_layer: str | None
     compiled: dict
     omp_env: dict
+    free_threaded: bool = False  # last, with a default: older JSON lacks it
 
     @classmethod
     def detect(cls, refresh_threadpools: bool = True) -> "Machine":
@@ -387,6 +445,7 @@ class Machine:
             numba_threading_layer=_numba_threading_layer(),
             compiled=compiled,
             omp_env={k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
+            free_threaded=_free_threaded_build(),
         )
 
     @property
@@ -422,6 +481,16 @@ class Machine:
             "gil_enabled": self.gil_enabled,
             "omp_env": self.omp_env,
         }
+        # A free-threaded build makes other configurations fastest (threads
+        # beat processes once the GIL is off), so it must key wisdom apart,
+        # but adding a key to this dict changes every fingerprint and drops
+        # all stored wisdom. gil_enabled=False already implies the build, so
+        # the key is added only for a free-threaded build whose GIL an
+        # extension turned back on: until now that one shared its key with
+        # the GIL build of the same versions. Every other fingerprint,
+        # free-threaded ones with the GIL off included, stays as it was.
+        if self.free_threaded and self.gil_enabled:
+            payload["free_threaded"] = True
         if pools:
             payload["threadpools"] = sorted(
                 json.dumps({k: p.get(k) for k in _POOL_FINGERPRINT_KEYS}, sort_keys=True)
@@ -443,18 +512,23 @@ class Machine:
     def from_dict(cls, d: dict) -> "Machine":
         """Rebuild a Machine from :meth:`to_dict` output; unknown keys are ignored.
 
+        Fields added later with a default (``free_threaded``) may be missing.
+
         Raises
         ------
         InvalidParameterError
-            If a field is missing.
+            If a field without a default is missing.
         """
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in d]
+        fields = dataclasses.fields(cls)
+        missing = [f.name for f in fields
+                   if f.name not in d and f.default is dataclasses.MISSING]
         if missing:
             raise InvalidParameterError(
                 f"Machine.from_dict got a dict without the keys {missing}; "
                 "was it written by Machine.to_dict()?")
-        kwargs = {name: d[name] for name in names}
+        kwargs = {f.name: d[f.name] for f in fields if f.name in d}
+        if "free_threaded" not in d:  # saved before the field: only that build runs GIL-free
+            kwargs["free_threaded"] = not d["gil_enabled"]
         kwargs["threadpools"] = tuple(dict(p) for p in d["threadpools"])
         for name in ("caches", "versions", "compiled", "omp_env"):
             kwargs[name] = dict(d[name])

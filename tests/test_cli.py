@@ -60,6 +60,27 @@ def test_cli_info(capsys):
     assert "fingerprint" in out and "usable" in out
 
 
+def test_cli_info_lists_engines(capsys, monkeypatch):
+    # Check that `sktune info` gives each optional engine's version, or the
+    # command that installs it, from sktune.machine.engine_versions().
+    from sktune import machine
+
+    monkeypatch.setattr(machine, "engine_versions", lambda: {
+        "dask.distributed": "2026.1.0", "ray": None, "scikit-learn-intelex": "2026.2.0"})
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "engines        dask.distributed 2026.1.0" in out
+    assert "ray: not installed: pip install 'sktune[ray]'" in out
+    assert "scikit-learn-intelex 2026.2.0" in out
+
+
+def test_cli_info_shows_the_python_build(capsys):
+    # Check that `sktune info` says whether Python is a free-threaded build.
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "GIL build)" in out or "free-threaded build" in out
+
+
 def test_cli_demo_writes_report_then_show_report_compare(capsys, tmp_path, monkeypatch):
     # Check that `sktune demo` profiles a built-in example, writes
     # sktune-report.html in the current folder and says so, saves JSON with

@@ -19,6 +19,8 @@ from sktune.machine import (
     usable_cores,
 )
 
+from _helpers import fake_machine
+
 REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -215,6 +217,63 @@ def test_machine_to_dict_from_dict_round_trip(machine):
     assert isinstance(again.threadpools, tuple)
     assert hash(again) == hash(machine)
     assert Machine.from_dict({**d, "added_in_a_later_version": 1}) == machine
+
+
+def test_machine_fingerprints_of_gil_builds_are_unchanged():
+    # Check that recording the free-threaded build kept the fingerprints (and
+    # so the wisdom) of GIL builds and of free-threaded builds with the GIL
+    # off: these values were computed before the field existed.
+    machine = fake_machine()
+    assert machine.free_threaded is False
+    assert (machine.fingerprint, machine.stable_fingerprint) == (
+        "62c66eeaf31b0cdc", "f3134e89a1ba11f3")
+    no_gil = dataclasses.replace(machine, free_threaded=True, gil_enabled=False)
+    assert no_gil.stable_fingerprint == "b630be53e3359733"
+
+
+def test_machine_fingerprint_separates_free_threaded_build_with_gil_on():
+    # Check that a free-threaded build whose GIL an extension turned back on
+    # no longer shares its wisdom key with the GIL build of the same versions.
+    machine = fake_machine()
+    again_on = dataclasses.replace(machine, free_threaded=True, gil_enabled=True)
+    off = dataclasses.replace(machine, free_threaded=True, gil_enabled=False)
+    keys = {m.stable_fingerprint for m in (machine, again_on, off)}
+    assert len(keys) == 3
+
+
+@pytest.mark.parametrize("gil_enabled", [True, False])
+def test_machine_from_dict_without_free_threaded(gil_enabled):
+    # Check that JSON saved before the field loads: only a free-threaded
+    # build could have run with the GIL off.
+    d = dataclasses.replace(fake_machine(), gil_enabled=gil_enabled).to_dict()
+    del d["free_threaded"]
+    machine = Machine.from_dict(json.loads(json.dumps(d)))
+    assert machine.free_threaded is (not gil_enabled)
+    assert machine.fingerprint == d["fingerprint"]
+
+
+def test_engine_versions_imports_nothing():
+    # Check that engine_versions() lists the three engines by find_spec and
+    # metadata, without importing any of them (import ray takes seconds).
+    lines = _run_python(
+        "import sys; from sktune.machine import engine_versions; "
+        "v = engine_versions(); print(sorted(v)); "
+        "print([m for m in ('ray', 'sklearnex', 'distributed', 'dask') if m in sys.modules])")
+    assert lines == ["['dask.distributed', 'ray', 'scikit-learn-intelex']", "[]"]
+
+
+def test_engine_versions_missing_and_installed(monkeypatch):
+    # Check that a module that cannot be found gives None and one that can its version.
+    import importlib.metadata
+    import importlib.util
+
+    found = {"distributed"}
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name in found else None)
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda dist: {"distributed": "2026.1.0"}[dist])
+    assert machine_mod.engine_versions() == {
+        "dask.distributed": "2026.1.0", "ray": None, "scikit-learn-intelex": None}
 
 
 def test_machine_from_dict_missing_key_raises(machine):

@@ -40,8 +40,12 @@ def _data(n_samples, n_features, seed=0):
     return X, (X[:, 0] > 0).astype(int)
 
 
-def _run(estimator, n_samples=20000, n_features=20, usable=2, X=None):
-    """Resolve the auto space as profile() does, then estimate."""
+def _run(estimator, n_samples=20000, n_features=20, usable=2, X=None, gil_enabled=True):
+    """Resolve the auto space as profile() does, then estimate.
+
+    The GIL's state is given, so that the tests pass on a free-threaded build
+    too; tests/test_free_threading.py checks that it is read when not given.
+    """
     if X is None:
         X, y = _data(n_samples, n_features)
     else:
@@ -54,7 +58,8 @@ def _run(estimator, n_samples=20000, n_features=20, usable=2, X=None):
         layers, usable_cores=usable, physical_cores=usable, defaults=defaults).candidates
     signature = {**data_signature(X, y), "task": "fit"}
     result = estimate(candidates, layers, signature=signature, usable_cores=usable,
-                      physical_cores=usable, work=work_facts(estimator))
+                      physical_cores=usable, work=work_facts(estimator),
+                      gil_enabled=gil_enabled)
     assert isinstance(result, Estimate)
     assert 0 <= result.index < len(candidates)
     assert result.confidence in ("low", "medium")
@@ -110,6 +115,24 @@ def test_estimate_grid_search_uses_processes():
     assert config.n_jobs == 2
     assert config.backend == "loky"
     assert "21 fits" in result.reasons[0]
+
+
+@pytest.mark.parametrize("usable, n_jobs", [(2, 2), (16, 8)])
+def test_estimate_grid_search_without_gil_uses_threads(usable, n_jobs):
+    # Check that with the GIL off (free-threaded build) the 21 fits run in
+    # threads, each with one BLAS thread (PITFALLS.md section 6), as a low-confidence guess.
+    grid = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
+                        {"logisticregression__C": [0.01, 0.1, 1, 10]}, cv=5)
+    config, result = _run(grid, 4000, 20, usable=usable, gil_enabled=False)
+    assert (config.n_jobs, config.backend, config.blas_threads) == (n_jobs, "threading", 1)
+    assert result.confidence == "low"
+    assert any("GIL is off" in r for r in result.reasons)
+
+
+def test_estimate_forest_is_unchanged_without_gil():
+    # Check that a threads site (a forest) gets the same answer with the GIL off.
+    assert _run(RandomForestClassifier(n_estimators=100), gil_enabled=False)[0] \
+        == _run(RandomForestClassifier(n_estimators=100))[0]
 
 
 def test_estimate_grid_search_caps_inner_threads_on_many_cores():

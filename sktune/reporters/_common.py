@@ -6,7 +6,7 @@ strings: each reporter escapes them for its own format.
 """
 
 from .._breakdown import ROOT
-from .._format import _bytes, _data_line, _isnan, _seconds
+from .._format import _bytes, _data_line, _isnan, _seconds, gil_state, python_line
 
 #: Columns of the candidates table: (header, key, numeric).
 CANDIDATE_COLUMNS = (
@@ -114,9 +114,12 @@ def machine_rows(result):
     versions = ", ".join(f"{k} {v}" for k, v in machine.versions.items() if v is not None)
     pools = "; ".join(f"{p.get('internal_api') or p.get('user_api')} "
                       f"{p.get('num_threads')} threads" for p in machine.threadpools)
+    # The versions show Python; its own row only for a free-threaded build.
+    python = [("python", python_line(machine))] if gil_state(machine) else []
     return [("CPU", machine.cpu_model),
             ("cores", f"{machine.usable_cores} usable ({machine.logical_cores} logical, "
                       f"{machine.physical_cores} physical; cgroup quota {quota})"),
+            *python,
             ("thread pools", pools or "none loaded"),
             ("versions", versions),
             ("platform", machine.platform),
