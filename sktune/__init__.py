@@ -22,6 +22,7 @@ from .machine import Machine
 
 # Errors and warnings.
 from .exceptions import (
+    EngineError,
     EngineNotAvailableError,
     InvalidConfigError,
     InvalidParameterError,
@@ -61,6 +62,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidConfigError",
     "WorkloadError",
+    "EngineError",
     "EngineNotAvailableError",
     "ProfilerError",
     "CompileError",

@@ -69,10 +69,16 @@ class CappedThreadingBackend(ThreadingBackend):
         return self._pool
 
 
-def _joblib_backend(config):
+#: Backends whose engine (a cluster, a local ray) must be running first.
+ENGINE_BACKENDS = ("dask", "ray")
+
+
+def _joblib_backend(config, engines):
     """The ``backend`` argument for ``parallel_config``, or None."""
     if config.backend == "threading":
         return CappedThreadingBackend(openmp_threads=config.openmp_threads)
+    if config.backend in ENGINE_BACKENDS:
+        return engines.backend(config)
     return config.backend
 
 
@@ -80,15 +86,24 @@ class apply_config(contextlib.ContextDecorator):
     """Context manager and decorator that runs code under ``config``.
 
     Use :meth:`sktune.Config.apply`, which returns one of these.
+
+    Parameters
+    ----------
+    config : Config
+    engines : sktune.engines.Engines, default=None
+        Where dask and ray configurations find their running engine. None
+        starts what the configuration needs on entry and closes it on exit
+        (a dask configuration without ``cluster`` uses the default Client).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, engines=None):
         self.config = config
+        self.engines = engines
         self._stacks = []  # one per active ``with``: the same object may nest
 
     def _recreate_cm(self):
         # A fresh object per decorated call, so the decorator is re-entrant.
-        return type(self)(self.config)
+        return type(self)(self.config, self.engines)
 
     def __enter__(self):
         from threadpoolctl import threadpool_limits
@@ -96,7 +111,12 @@ class apply_config(contextlib.ContextDecorator):
         config = self.config
         stack = contextlib.ExitStack()
         try:
-            backend = _joblib_backend(config)
+            engines = self.engines
+            if engines is None and config.backend in ENGINE_BACKENDS:
+                from .engines import Engines
+
+                engines = stack.enter_context(Engines())
+            backend = _joblib_backend(config, engines)
             if backend is not None:
                 kwargs = {"backend": backend}
                 # n_jobs only travels with an explicit backend: without one,

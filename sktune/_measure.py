@@ -84,18 +84,32 @@ def closing_profilers(profilers):
     close_all(profilers)
 
 
-def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, timeout):
-    """The runner of a profiling run: a worker process, or this process."""
+def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, timeout,
+                client=None, client_address=None):
+    """The runner of a profiling run: a worker process, or this process.
+
+    ``client`` is the user's dask Client, used as it is in this process;
+    a worker process connects to ``client_address``, its scheduler.
+    """
     if isolation == "none":
+        from .engines import Engines
         from .runner import Runner, pool_user
 
         return Runner(
-            workload, candidates, profilers,
-            uses_pool=pool_user(may_use_loky))
+            workload, candidates, profilers, uses_pool=pool_user(may_use_loky),
+            engines=Engines(data=(workload.X, workload.y), client=client))
     from .isolation import IsolatedRunner
 
     return IsolatedRunner(workload, candidates, profilers, may_use_loky=may_use_loky,
-                          timeout=None if timeout == "auto" else timeout)
+                          timeout=None if timeout == "auto" else timeout,
+                          client_address=client_address)
+
+
+def engine_notes(records):
+    """What starting each engine cost, from the records of the trials that started it."""
+    return [f"{what} took {seconds:.1f} s, before the first trial that needed it, "
+            "outside every timing." for record in records
+            for what, seconds in record.get("engine_start") or ()]
 
 
 def _race(runner, strategy, candidates, state, bar, rng, started, name):

@@ -116,7 +116,8 @@ class _Plan:
     why_alone: str = None
 
 
-def _plan(estimator, X, y, task, space, accelerate, random_state):
+def _plan(estimator, X, y, task, space, accelerate, random_state, engines=(),
+          isolation="process", client_address=None):
     """Seed sktune's copy, find the parallel layers, resolve the candidates."""
     notes = []
     seeded = clone(estimator)
@@ -140,6 +141,20 @@ def _plan(estimator, X, y, task, space, accelerate, random_state):
         candidates, refused, compile_notes = accelerated_candidates(seeded, X, candidates)
         excluded += refused
         notes += compile_notes
+    from .engines import with_engines
+
+    candidates, refused, engine_notes = with_engines(
+        candidates, engines, layers, usable_cores(), isolation=isolation,
+        client_address=client_address)
+    excluded += refused
+    notes += engine_notes
+    if "intelex" in engines:
+        from ._intelex import intelex_candidates
+
+        candidates, refused, intelex_notes = intelex_candidates(seeded, candidates,
+                                                                usable_cores())
+        excluded += refused
+        notes += intelex_notes
     plan = _Plan(seeded, layers, tuple(candidates), excluded, notes)
     if len(candidates) == 1:
         plan.why_alone = _why_alone(layers, resolved)
@@ -176,13 +191,20 @@ def _validate(estimator, X, y, task, space, params):
     if params["isolation"] not in ISOLATION:
         raise InvalidParameterError(invalid_choice("isolation", params["isolation"],
                                                    ISOLATION))
+    from .engines import check_client, check_engines
+
+    engines = check_engines(params["engines"])
+    client_address = None
+    if params["client"] is not None:
+        client_address = check_client(params["client"], isolation=params["isolation"])
+        engines = tuple(dict.fromkeys(("dask", *engines)))
     timeout = params["timeout"]
     if not (timeout is None or (isinstance(timeout, str) and timeout == "auto") or (
             isinstance(timeout, Real) and not isinstance(timeout, bool) and timeout > 0)):
         raise InvalidParameterError(
             "The 'timeout' parameter of profile must be 'auto', a float in the range "
             f"(0, inf) or None. Got {timeout!r} instead.")
-    return workload
+    return workload, engines, client_address
 
 
 def _wisdom_lookup(estimator, X, y, task, settings, budget_settings, refresh):
@@ -201,9 +223,9 @@ def _wisdom_lookup(estimator, X, y, task, settings, budget_settings, refresh):
 
 
 def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
-            strategy="auto", isolation="process", timeout="auto", wisdom=True,
-            refresh=False, profilers=None, accelerate=False, min_effect=MIN_EFFECT,
-            random_state=0, verbose=0):
+            strategy="auto", isolation="process", timeout="auto", engines=None,
+            client=None, wisdom=True, refresh=False, profilers=None, accelerate=False,
+            min_effect=MIN_EFFECT, random_state=0, verbose=0):
     """Measure how to run ``task`` on ``estimator`` fastest on this machine.
 
     Every candidate configuration (``n_jobs``, joblib backend, BLAS and
@@ -249,6 +271,25 @@ default="measure"
         Wall-clock limit of each run with ``isolation="process"``. "auto"
         allows 10 times the first as-written run, and at least 30 s; None
         waits forever.
+    engines : list of {"dask", "ray", "intelex"} or "all", default=None
+        Also measure these engines against the local backends, as candidates
+        like any other: "dask" runs the joblib work on local dask clusters
+        on loopback that sktune starts and closes (several shapes: workers
+        x threads per worker), or on ``client``; "ray" on a local ray
+        started in sktune's worker process (only with
+        ``isolation="process"``: ray patches joblib for a whole process);
+        "intelex" replaces the steps scikit-learn-intelex supports by its
+        versions, recommended only when their output matches. An engine
+        that is not installed is listed under "Not run" with the reason.
+        None measures joblib's local backends only: on one machine a
+        distributed engine rarely beats loky, and starting it costs seconds
+        (README, "Distributed engines").
+    client : distributed.Client, default=None
+        A dask Client whose cluster to profile (implies "dask" in
+        ``engines``): one candidate runs on it instead of local clusters.
+        Checked before any timing; a closed or unreachable client raises
+        ``EngineError``. The client, its cluster and the default client are
+        left as they were.
     wisdom : bool, default=True
         Answer from the wisdom cache (``$SKTUNE_CACHE_DIR/wisdom``, see
         :mod:`sktune.wisdom`) when this workload was profiled on this
@@ -311,7 +352,8 @@ default="measure"
     Config()
     """
     params = dict(locals())
-    workload = _validate(estimator, X, y, task, space, params)  # before any timing
+    # before any timing
+    workload, engines, client_address = _validate(estimator, X, y, task, space, params)
     space = ConfigSpace.auto() if space is None else space
     budget_settings = resolve_budget(budget)
     search = make_strategy(strategy, budget_settings, min_effect=min_effect,
@@ -319,6 +361,8 @@ default="measure"
     profilers, extra_profilers = _resolve_profilers(profilers)
     settings = {"space": repr(space), "accelerate": accelerate, "min_effect": min_effect,
                 "profilers": sorted(p.name for p in profilers + extra_profilers)}
+    if engines:  # only then: the keys of wisdom stored without engines stay valid
+        settings.update(engines=sorted(engines), client=client_address)
 
     found_at = time.perf_counter()
     store = key = description = here = None
@@ -344,13 +388,15 @@ default="measure"
     with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
             _measure.closing_profilers(profilers + extra_profilers):
         env_before = {**environment_snapshot(), "busy_share": _measure.busy_elsewhere()}
-        plan = _plan(estimator, X, y, task, space, accelerate, random_state)
+        plan = _plan(estimator, X, y, task, space, accelerate, random_state, engines,
+                     isolation, client_address)
         candidates = plan.candidates
         workload = Workload(plan.seeded, X, y, task)
         may_use_loky = ("processes" in plan.layers.joblib_hints
                         or bool(plan.layers.unknown))
         runner = _measure.make_runner(workload, candidates, profilers, isolation=isolation,
-                                      may_use_loky=may_use_loky, timeout=timeout)
+                                      may_use_loky=may_use_loky, timeout=timeout,
+                                      client=client, client_address=client_address)
         try:
             measured = _measure.measure(
                 workload, candidates, runner, search, bar=bar,
@@ -362,7 +408,8 @@ default="measure"
                 equivalence=measured["equivalence"], machine=measured["machine"],
                 workload=_workload_fields(estimator, workload, plan),
                 excluded=plan.excluded,
-                notes=plan.notes + _measure.environment_notes(
+                notes=plan.notes + _measure.engine_notes(measured["records"])
+                + _measure.environment_notes(
                     env_before, env_after, measured["machine"].usable_cores),
                 search=measured["search"],
                 environment={"before": env_before, "after": env_after},

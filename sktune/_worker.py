@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
 
 #: The parent passes the connection's key here, never on the command line.
 AUTHKEY_ENV = "SKTUNE_WORKER_AUTHKEY"
@@ -50,6 +51,7 @@ def _enter_parent_state(state):
 def _make_runner(setup, conn):
     import joblib
 
+    from .engines import Engines
     from .runner import Runner, pool_user
     from .workload import Workload
 
@@ -62,25 +64,41 @@ def _make_runner(setup, conn):
     # works as it does in the user's process.
     X, y = joblib.load(setup["data_path"], mmap_mode="c")
     may_use_loky = setup["may_use_loky"]
+    # Dask spills and ray keeps its session in the parent's data folder,
+    # which the parent deletes even when this process is killed.
+    engines = Engines(data=(X, y), client_address=setup["client_address"],
+                      temp_dir=os.path.dirname(setup["data_path"]),
+                      ray_cpus=setup["usable_cores"], stop_tracker=False)
     return NotifyingRunner(
         Workload(setup["estimator"], X, y, setup["task"]), setup["candidates"],
-        setup["profilers"],
-        uses_pool=pool_user(may_use_loky))
+        setup["profilers"], uses_pool=pool_user(may_use_loky), engines=engines)
 
 
 def _serve(conn):
     import cloudpickle
 
+    from .runner import close_all
+
     # The parent's import path first, so that the estimator's classes load
     # from where the parent found them (a script's folder, a test folder).
     sys.path[:] = list(dict.fromkeys([*conn.recv(), *sys.path]))
     setup = cloudpickle.loads(conn.recv_bytes())
+    # Temporary files made here (the steps profiler's, the estimator's own)
+    # go to the parent's data folder, which the parent deletes even after
+    # killing this process.
+    tempfile.tempdir = os.path.dirname(setup["data_path"])
     _enter_parent_state(setup["state"])
     runner = _make_runner(setup, conn)
     conn.send(("ready", os.getpid()))
     while True:
         method, args = cloudpickle.loads(conn.recv_bytes())
         if method == "close":
+            # The engines (clusters, ray) shut down cleanly; the profilers'
+            # copies here delete what they made here (temporary folders).
+            try:
+                runner.close()
+            finally:
+                close_all(runner.profilers)
             return
         n_records, known = len(runner.records), set(runner.outputs)
         try:
@@ -88,6 +106,13 @@ def _serve(conn):
                 from .machine import Machine
 
                 value, error = Machine.detect(), None
+            elif method == "extra":
+                # The costly profilers arrive with each call: copies made
+                # here for one run, closed after it.
+                try:
+                    value, error = runner.extra(*args), None
+                finally:
+                    close_all(args[1])
             else:
                 value, error = getattr(runner, method)(*args), None
         except Exception as exc:  # a ProfilerError: the parent re-raises it

@@ -9,6 +9,7 @@ traceback and give exit status 1 (the model is asv's ``main.py``).
 """
 
 import argparse
+import contextlib
 import sys
 
 from ._cli_wisdom import add_wisdom_commands
@@ -83,7 +84,9 @@ def _cmd_demo(args):
     print(f"sktune {sktune.__version__}: profiling the built-in '{args.example}' example "
           f"(budget={args.budget}); this takes about a minute.\n", flush=True)
     estimator, X, y = example_workload(args.example, args.n_samples)
-    result = sktune.profile(estimator, X, y, verbose=args.verbose, **_measurement(args))
+    with _scheduler_client(args.scheduler) as client:
+        result = sktune.profile(estimator, X, y, verbose=args.verbose, client=client,
+                                **_measurement(args))
     print(result)
     _print_saved(result, args)
     return 0
@@ -94,9 +97,10 @@ def _cmd_profile(args):
 
     space = _space(args)  # bad options fail before the user's code runs
     estimator, X, y = load_target(args.target)
-    result = sktune.profile(estimator, X, y, task=args.task, space=space,
-                            accelerate=args.accelerate, verbose=args.verbose,
-                            **_measurement(args))
+    with _scheduler_client(args.scheduler) as client:
+        result = sktune.profile(estimator, X, y, task=args.task, space=space,
+                                accelerate=args.accelerate, verbose=args.verbose,
+                                client=client, **_measurement(args))
     print(result)
     _print_saved(result, args)
     return 0
@@ -121,10 +125,12 @@ def _cmd_compare(args):
 
 def _cmd_info(args):
     import sktune
-    from .machine import Machine
+    from ._format import format_engines
+    from .machine import Machine, engine_versions
 
     print(f"sktune {sktune.__version__}")
     print(Machine.detect())
+    print(format_engines(engine_versions()))
     return 0
 
 
@@ -298,6 +304,12 @@ def _add_budget(parser, default):
                        help="neither answer from nor save to the wisdom cache")
     group.add_argument("--refresh", action="store_true",
                        help="measure again even if wisdom has an answer")
+    group.add_argument("--engines", default=None, metavar="LIST",
+                       help="also measure these engines: a comma-separated list among "
+                            "dask, ray, intelex, or all")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="profile the dask cluster of this scheduler "
+                            "(e.g. tcp://10.0.0.5:8786); implies --engines dask")
 
 
 def _measurement(args):
@@ -307,8 +319,37 @@ def _measurement(args):
         timeout = None
     elif timeout != "auto":
         timeout = _budget(timeout)
+    engines = args.engines
+    if engines is not None and engines != "all":
+        engines = [name.strip() for name in engines.split(",") if name.strip()]
     return {"budget": _budget(args.budget), "isolation": args.isolation,
-            "timeout": timeout, "wisdom": args.wisdom, "refresh": args.refresh}
+            "timeout": timeout, "wisdom": args.wisdom, "refresh": args.refresh,
+            "engines": engines}
+
+
+@contextlib.contextmanager
+def _scheduler_client(address):
+    """A dask Client connected to ``address`` for the command's duration, or None."""
+    if address is None:
+        yield None
+        return
+    from .engines import CLIENT_TIMEOUT_S, why_unavailable
+    from .exceptions import EngineError, EngineNotAvailableError
+
+    reason = why_unavailable("dask")
+    if reason is not None:
+        raise EngineNotAvailableError(f"--scheduler needs dask.distributed: {reason}.")
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=CLIENT_TIMEOUT_S, set_as_default=False)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"--scheduler: could not connect to the dask scheduler at "
+                          f"{address}: {type(exc).__name__}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def build_parser():
@@ -320,7 +361,11 @@ def build_parser():
         description="Measure how to run a scikit-learn pipeline fastest on this machine.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="describe this machine as sktune sees it")
+    info = sub.add_parser("info", help="describe this machine as sktune sees it",
+                          description="Describe this machine as sktune sees it: cores, "
+                                      "caches, Python build and GIL, thread pools, "
+                                      "versions and the optional engines (dask, ray, "
+                                      "scikit-learn-intelex) with how to install them.")
     info.set_defaults(func=_cmd_info)
 
     prof = sub.add_parser(

@@ -42,7 +42,13 @@ class WorkloadError(SktuneError, ValueError):
 
 
 class EngineNotAvailableError(SktuneError, ImportError):
-    """An explicitly requested compiled engine (Cython, Numba) is not available."""
+    """An explicitly requested engine (Cython, Numba, dask, ray, scikit-learn-intelex)
+    is not available."""
+
+
+class EngineError(SktuneError, ConnectionError):
+    """A distributed engine cannot be used: a dask Client that is closed or does
+    not answer. Raised before any timing."""
 
 
 class ProfilerError(SktuneError, RuntimeError):

@@ -22,6 +22,7 @@ two agree within noise (``benchmarks/bench_isolation.py``).
 """
 
 import contextlib
+import glob
 import logging
 import os
 import secrets
@@ -40,6 +41,9 @@ logger = logging.getLogger("sktune")
 START_TIMEOUT_S = 120.0
 #: How often a waiting parent checks that the worker is still alive.
 _POLL_S = 0.2
+#: Seconds a worker told to close may take (closing dask clusters and ray
+#: takes 1-2 s) before it is killed with everything it started.
+_CLOSE_WAIT_S = 20.0
 #: Lines of the worker's stderr quoted when it dies.
 _STDERR_LINES = 6
 #: joblib only memmaps into /dev/shm when it has this much room (PITFALLS.md 2.5).
@@ -104,6 +108,12 @@ def kill_tree(process):
         process.kill()
     process.wait()
     psutil.wait_procs(children, timeout=5)
+    # loky's resource tracker died with them: unlink the named semaphores
+    # it would have unlinked (/dev/shm/sem.loky-<creator pid>-<random>).
+    for pid in [process.pid, *(proc.pid for proc in children)]:
+        for path in glob.glob(f"/dev/shm/sem.loky-{pid}-*"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 class _Worker:
@@ -206,7 +216,7 @@ class _Worker:
             with contextlib.suppress(OSError, EOFError, ValueError):
                 self.send("close")
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(5)
+                self.process.wait(_CLOSE_WAIT_S)
         kill_tree(self.process)
         for closable in (self.conn, self.listener, self.stderr):
             if closable is not None:
@@ -231,13 +241,19 @@ class IsolatedRunner:
         Wall-clock limit of each run in seconds; None waits forever. May be
         changed between calls (:func:`sktune.profile` sets it from the
         as-written run).
+    client_address : str, default=None
+        The user's dask scheduler, which the worker connects a client of
+        its own to for ``Config(backend="dask")`` without a cluster shape.
     """
 
     isolation = "process"
 
-    def __init__(self, workload, candidates, profilers, *, may_use_loky, timeout=None):
+    def __init__(self, workload, candidates, profilers, *, may_use_loky, timeout=None,
+                 client_address=None):
         import cloudpickle
         import joblib
+
+        from .machine import usable_cores
 
         self.candidates = list(candidates)
         self.timeout = timeout
@@ -253,6 +269,7 @@ class IsolatedRunner:
                 "data_path": data_path, "estimator": workload.estimator,
                 "task": workload.task, "candidates": self.candidates,
                 "profilers": list(profilers), "may_use_loky": may_use_loky,
+                "client_address": client_address, "usable_cores": usable_cores(),
                 "state": _parent_state()})
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -19,6 +19,7 @@ import gc
 import logging
 import warnings
 
+from ._apply import apply_config
 from ._compat import loky_executor_state
 from .exceptions import ProfilerError
 
@@ -29,7 +30,8 @@ _MAX_COLD_RETRIES = 2
 
 
 #: Record fields the runner owns; a profiler may not overwrite them.
-_RUNNER_FIELDS = frozenset({"config", "phase", "round", "error", "cold", "warnings"})
+_RUNNER_FIELDS = frozenset({"config", "phase", "round", "error", "cold", "warnings",
+                            "engine_start"})
 
 
 def _guarded(profiler, method, *args):
@@ -98,6 +100,9 @@ class Runner:
     uses_pool : callable, default=None
         ``uses_pool(config) -> bool``: whether a configuration may run on the
         loky worker pool, so that a pool change forces a new warm-up.
+    engines : sktune.engines.Engines, default=None
+        Runs the dask and ray configurations; closed by :meth:`close`. None
+        starts one that scatters the workload's X and y to dask workers.
     """
 
     #: Where trials run; what the result's ``search["isolation"]`` says.
@@ -107,8 +112,11 @@ class Runner:
     timeout = None
     restarts = 0
 
-    def __init__(self, workload, candidates, profilers, uses_pool=None):
+    def __init__(self, workload, candidates, profilers, uses_pool=None, engines=None):
+        from .engines import Engines
+
         self.workload = workload
+        self.engines = engines or Engines(data=(workload.X, workload.y))
         self.candidates = list(candidates)
         self.profilers = list(profilers)
         self.uses_pool = uses_pool or (lambda config: True)
@@ -133,7 +141,9 @@ class Runner:
             estimator = config.configure(self.workload.estimator)
             for profiler in profilers:
                 estimator = _guarded(profiler, "instrument", estimator)
-            with config.apply(), warnings.catch_warnings(record=True) as caught:
+            n_started = len(self.engines.started)
+            with apply_config(config, self.engines), \
+                    warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 prepared = self.workload.prepare(estimator)
                 gc.collect()
@@ -150,6 +160,10 @@ class Runner:
                         record.update(fields)
                 pool_after = loky_executor_state()
                 record["cold"] = pool_after is not None and pool_after != pool_before
+                if len(self.engines.started) > n_started:
+                    # Started under apply(), outside the timing: the result's
+                    # notes say what each engine cost to start.
+                    record["engine_start"] = self.engines.started[n_started:]
                 self._pool_after[index] = pool_after
                 if phase == "timed" and index not in self.outputs:
                     self.outputs[index] = self.workload.output(fitted, result)
@@ -221,4 +235,5 @@ class Runner:
         return Machine.detect()
 
     def close(self):
-        """Nothing to release in process (symmetry with the isolated runner)."""
+        """Close the engines the trials started (dask clusters, a local ray)."""
+        self.engines.close()

@@ -25,6 +25,8 @@ KNOWN_BACKENDS = ("loky", "threading", "multiprocessing", "sequential", "dask", 
 _PROCESS_BACKENDS = ("loky", "multiprocessing", "dask", "ray")
 
 _POSITIVE_INT = [Interval(Integral, 1, None, closed="left"), None]
+#: Config fields holding tuples (lists in JSON).
+_TUPLE_FIELDS = ("compiled_steps", "cluster", "intelex_steps")
 
 
 def _available_backends():
@@ -81,20 +83,38 @@ class Config:
     openmp_threads: int = None
     inner_max_num_threads: int = None
     compiled_steps: tuple = None
+    cluster: tuple = None
+    intelex_steps: tuple = None
 
     def __post_init__(self):
-        steps = self.compiled_steps
-        if isinstance(steps, list):  # as read back from JSON
-            steps = tuple(steps)
-            object.__setattr__(self, "compiled_steps", steps)
-        if steps is not None and (not isinstance(steps, tuple) or not steps or not all(
-                isinstance(path, str) for path in steps)):
+        for name in _TUPLE_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):  # as read back from JSON
+                value = tuple(value)
+                object.__setattr__(self, name, value)
+        for name in ("compiled_steps", "intelex_steps"):
+            steps = getattr(self, name)
+            if steps is not None and (not isinstance(steps, tuple) or not steps or not all(
+                    isinstance(path, str) for path in steps)):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of Config must be a non-empty tuple of "
+                    f"parameter paths (str, '' for the estimator itself) or None. Got "
+                    f"{steps!r} instead.")
+        cluster = self.cluster
+        if cluster is not None and not (
+                isinstance(cluster, tuple) and len(cluster) == 2 and all(
+                    isinstance(n, Integral) and not isinstance(n, bool) and n >= 1
+                    for n in cluster)):
             raise InvalidParameterError(
-                "The 'compiled_steps' parameter of Config must be a non-empty tuple of "
-                f"parameter paths (str, '' for the estimator itself) or None. Got "
-                f"{steps!r} instead.")
+                "The 'cluster' parameter of Config must be a tuple (n_workers, "
+                f"threads_per_worker) of ints in the range [1, inf) or None. Got "
+                f"{cluster!r} instead.")
+        if cluster is not None and self.backend != "dask":
+            raise InvalidConfigError(
+                "The 'cluster' parameter of Config must be None unless backend='dask'. "
+                f"Got {cluster!r} with backend={self.backend!r} instead.")
         for name, value in self.to_dict().items():
-            if name == "compiled_steps":
+            if name in _TUPLE_FIELDS:
                 continue
             if isinstance(value, bool):  # sklearn's Interval accepts bools
                 raise InvalidParameterError(
@@ -106,7 +126,7 @@ class Config:
             {"n_jobs": _POSITIVE_INT, "backend": [str, None],
              "blas_threads": _POSITIVE_INT, "openmp_threads": _POSITIVE_INT,
              "inner_max_num_threads": _POSITIVE_INT},
-            {k: v for k, v in self.to_dict().items() if k != "compiled_steps"}, "Config")
+            {k: v for k, v in self.to_dict().items() if k not in _TUPLE_FIELDS}, "Config")
         if self.backend is not None and self.backend not in _available_backends():
             raise InvalidConfigError(
                 invalid_choice("backend", self.backend, _available_backends()))
@@ -123,8 +143,9 @@ class Config:
     def to_dict(self):
         """Return the fields as a JSON-serialisable dict."""
         data = asdict(self)
-        if data["compiled_steps"] is not None:
-            data["compiled_steps"] = list(data["compiled_steps"])
+        for name in _TUPLE_FIELDS:
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
     @classmethod
@@ -144,7 +165,7 @@ class Config:
     def __str__(self):
         if self.is_as_written:
             return "as written"
-        return ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}"
+        return ", ".join(f"{k}={_joined(k, v) if isinstance(v, tuple) else v}"
                          for k, v in asdict(self).items() if v is not None)
 
     @property
@@ -208,8 +229,14 @@ class Config:
                 parts.append(f"{value} {what} thread{'s' if value > 1 else ''}")
         if self.inner_max_num_threads is not None:
             parts.append(f"{self.inner_max_num_threads} thread(s) per worker process")
+        if self.cluster is not None:
+            parts.append(f"a local cluster of {self.cluster[0]} worker(s) x "
+                         f"{self.cluster[1]} thread(s)")
         if self.compiled_steps is not None:
             parts.append(f"compiled {', '.join(self.compiled_steps)}")
+        if self.intelex_steps is not None:
+            parts.append("scikit-learn-intelex for "
+                         f"{', '.join(p or 'the estimator' for p in self.intelex_steps)}")
         return ", ".join(parts)
 
     # -- using it -----------------------------------------------------------
@@ -262,11 +289,22 @@ class Config:
             from ._substitutes import substitute_steps
 
             configured = substitute_steps(configured, self.compiled_steps)
+        if self.intelex_steps is not None:
+            from ._intelex import substitute_intelex
+
+            configured = substitute_intelex(configured, self.intelex_steps)
         if self.n_jobs is not None:
             keys = inspect_layers(configured, task=None).n_jobs_params
             if keys:
                 configured.set_params(**dict.fromkeys(keys, self.n_jobs))
         return configured
+
+
+def _joined(name, value):
+    """A tuple field in ``str(config)``: ``2x1`` for a cluster, else comma-separated."""
+    if name == "cluster":
+        return "x".join(map(str, value))
+    return ",".join(path or "(estimator)" for path in value)
 
 
 def _grid(n):
@@ -448,6 +486,15 @@ class ConfigSpace:
 def _normalise(f, layers, usable, defaults, written_sequential, auto):
     """Map a raw combination to its canonical Config fields, or None to drop it."""
     n, backend = f["n_jobs"], f["backend"]
+    if backend == "dask":
+        # Dask ignores n_jobs (the cluster's cores decide) and its workers run
+        # one BLAS/OpenMP thread each whatever is set here (PITFALLS.md 2.1):
+        # one candidate per cluster, whatever the other dimensions say.
+        f.update(n_jobs=None, inner_max_num_threads=None)
+        for name in ("blas_threads", "openmp_threads"):
+            if auto[name] == _AUTO:
+                f[name] = None
+        return f
     if n == 1 or (n is None and written_sequential):
         # One worker: every backend falls back to sequential (PITFALLS 8.5).
         # (n_jobs=None keeps its backend when the estimator as written has
@@ -499,14 +546,6 @@ def _exclusion_reason(config, layers):
         return ("the multiprocessing backend forks after OpenMP threads exist in "
                 "the process running the trials, and the GNU OpenMP runtime can "
                 "deadlock the child")
-    if config.backend == "ray":
-        return ("the ray backend patches joblib for the whole process; "
-                "not run in the user's process")
-    if config.backend == "dask":
-        try:
-            from distributed import get_client
-
-            get_client()
-        except (ImportError, ValueError):
-            return "the dask backend needs a running dask.distributed Client"
+    # dask and ray depend on where trials run and on the engines installed:
+    # sktune.engines.why_not, applied by profile.
     return None

@@ -192,3 +192,39 @@ def synthetic_result(medians=None, estimator_repr="Pipeline(...)", steps=True,
         notes=list(notes), search={"budget": "quick", "elapsed_s": 3.2, "rounds": 5,
                                    "n_runs": 40, "stop_reason": "the budget ran out"},
         settings={"min_effect": 0.05, "seed": 0})
+
+
+class OnDaskWorker(ClassifierMixin, BaseEstimator):
+    """A decision tree that raises, or hangs, when fitted on a dask worker.
+
+    ``behaviour`` is "ok", "raise" or "hang"; anywhere but a dask worker it
+    is a plain decision tree.
+    """
+
+    def __init__(self, behaviour="ok", max_depth=None):
+        self.behaviour = behaviour
+        self.max_depth = max_depth
+
+    def fit(self, X, y):
+        import time
+
+        from sklearn.tree import DecisionTreeClassifier
+
+        try:
+            from distributed import get_worker
+
+            get_worker()
+            on_worker = True
+        except (ImportError, ValueError):
+            on_worker = False
+        if on_worker and self.behaviour == "raise":
+            raise RuntimeError("this estimator refuses to run on a dask worker")
+        if on_worker and self.behaviour == "hang":
+            time.sleep(600)
+        self.tree_ = DecisionTreeClassifier(max_depth=self.max_depth,
+                                            random_state=0).fit(X, y)
+        self.classes_ = self.tree_.classes_
+        return self
+
+    def predict(self, X):
+        return self.tree_.predict(X)

@@ -95,13 +95,16 @@ def test_config_frozen_hashable_equal_by_value():
     [Config(), Config(n_jobs=2), Config(openmp_threads=1, blas_threads=2),
      Config(n_jobs=2, backend="loky", inner_max_num_threads=1),
      Config(n_jobs=4, backend="threading", blas_threads=1, openmp_threads=1),
-     Config(n_jobs=2, backend="loky", compiled_steps=("scale", "pre__fn"))],
+     Config(n_jobs=2, backend="loky", compiled_steps=("scale", "pre__fn")),
+     Config(backend="dask", cluster=(2, 1)), Config(intelex_steps=("clf",))],
     ids=repr)
 def test_config_dict_round_trip(config):
-    # Check that to_dict/from_dict round-trips, also through JSON text.
+    # Check that to_dict/from_dict round-trips, also through JSON text (tuples
+    # come back from JSON as lists).
     data = config.to_dict()
     assert set(data) == {"n_jobs", "backend", "blas_threads", "openmp_threads",
-                         "inner_max_num_threads", "compiled_steps"}
+                         "inner_max_num_threads", "compiled_steps", "cluster",
+                         "intelex_steps"}
     assert Config.from_dict(data) == config
     assert Config.from_dict(json.loads(json.dumps(data))) == config
 

@@ -1,0 +1,410 @@
+"""Distributed engines: dask (a real LocalCluster on loopback) and ray.
+
+Every profile here starts real engines: dask clusters of 2 worker processes
+on 127.0.0.1, a user's cluster, a dask scheduler in a subprocess, a local
+ray in sktune's worker process. What is checked besides the answers is
+that nothing is left behind: no process, no thread, no file in /dev/shm or
+the temporary folder, also when a trial fails or hangs.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import joblib.pool
+import numpy as np
+import psutil
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+import sktune
+from sktune import Config, ConfigSpace, engines
+from sktune._introspect import Layers
+from sktune.exceptions import EngineError, InvalidConfigError, InvalidParameterError
+
+from _helpers import OnDaskWorker
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow
+
+#: distributed's process-wide offload executor: one idle thread, made on
+#: first use and kept by distributed itself (distributed.utils), not a
+#: cluster's.
+_DISTRIBUTED_OWN_THREADS = ("Dask-Offload",)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(n_samples=600, n_features=10, random_state=0)
+
+
+def _ours(name):
+    return any(tag in name for tag in ("sktune", "dask", "ray", "sem.loky"))
+
+
+def _leftovers(before, allowed_threads=()):
+    """What exists now that did not before: processes, threads, files."""
+    deadline = time.monotonic() + 15  # killed children are reaped asynchronously
+    while True:
+        children = [p for p in psutil.Process().children(recursive=True)
+                    if p.pid not in before["children"] and p.is_running()
+                    and p.status() != psutil.STATUS_ZOMBIE]
+        threads = [t.name for t in threading.enumerate()
+                   if t.ident not in before["threads"]
+                   and not t.name.startswith(allowed_threads)]
+        files = sorted((set(os.listdir("/dev/shm")) | set(os.listdir(tempfile.gettempdir())))
+                       - before["files"])
+        files = [f for f in files if _ours(f)]
+        if not (children or threads or files) or time.monotonic() > deadline:
+            return {"children": [(p.pid, " ".join(p.cmdline())[:150]) for p in children],
+                    "threads": threads, "files": files}
+        time.sleep(0.25)
+
+
+@contextlib.contextmanager
+def nothing_left_behind(allowed_threads=()):
+    before = {"children": {p.pid for p in psutil.Process().children(recursive=True)},
+              "threads": {t.ident for t in threading.enumerate()},
+              "files": set(os.listdir("/dev/shm")) | set(os.listdir(tempfile.gettempdir()))}
+    yield
+    assert _leftovers(before, allowed_threads) == {"children": [], "threads": [],
+                                                   "files": []}
+
+
+def _index(result, **fields):
+    return [i for i, c in enumerate(result.candidates)
+            if all(getattr(c, k) == v for k, v in fields.items())]
+
+
+# -- choices, without starting anything -----------------------------------------
+def test_check_engines():
+    # Check the accepted forms of profile(engines=...) and the errors.
+    assert engines.check_engines(None) == ()
+    assert engines.check_engines("all") == ("dask", "ray", "intelex")
+    assert engines.check_engines("ray") == ("ray",)
+    assert engines.check_engines(["dask", "dask", "intelex"]) == ("dask", "intelex")
+    with pytest.raises(InvalidParameterError, match="Invalid engine: 'spark'"):
+        engines.check_engines(["dask", "spark"])
+    with pytest.raises(InvalidParameterError, match="'engines' parameter of profile"):
+        engines.check_engines(3)
+
+
+def test_cluster_shapes_from_all_processes_to_all_threads():
+    # Check the shapes tried: all processes, dask's default, all threads.
+    assert engines.cluster_shapes(2) == [(2, 1), (1, 2)]
+    assert engines.cluster_shapes(16) == [(16, 1), (4, 4), (1, 16)]
+    assert engines.cluster_shapes(1) == [(1, 1)]
+
+
+def test_config_cluster_only_with_dask():
+    # Check that a cluster shape is validated and needs backend="dask".
+    assert str(Config(backend="dask", cluster=(2, 1))) == "backend=dask, cluster=2x1"
+    with pytest.raises(InvalidConfigError, match="backend='dask'"):
+        Config(backend="loky", cluster=(2, 1))
+    for bad in [(2,), (0, 1), (2, True), "2x1"]:
+        with pytest.raises(InvalidParameterError, match="'cluster' parameter of Config"):
+            Config(backend="dask", cluster=bad)
+
+
+def test_space_gives_dask_one_candidate_whatever_n_jobs():
+    # Check that n_jobs and thread counts are not varied under dask, which
+    # ignores them (checklist item 22).
+    space = ConfigSpace(n_jobs="auto", backend=["dask"], blas_threads="auto")
+    resolved = space.resolve(usable_cores=4)
+    dask = [c for c in resolved.candidates if c.backend == "dask"]
+    assert dask == [Config(backend="dask")]
+
+
+def test_engine_candidates():
+    # Check which candidates each engine brings, and the reasons for those
+    # that cannot run here.
+    joblib_layers = Layers(n_jobs_params=("n_jobs",), joblib_hints=frozenset({"threads"}))
+    found, excluded, notes = engines.engine_candidates(
+        ["dask", "ray"], joblib_layers, 2, isolation="process")
+    assert found == [Config(backend="dask", cluster=(2, 1)),
+                     Config(backend="dask", cluster=(1, 2)),
+                     Config(n_jobs=2, backend="ray")]
+    assert excluded == [] and notes == []
+    found, _, _ = engines.engine_candidates(["dask"], joblib_layers, 2,
+                                            isolation="process",
+                                            client_address="tcp://127.0.0.1:8786")
+    assert found == [Config(backend="dask")]
+    # ray never runs in the user's process.
+    found, excluded, _ = engines.engine_candidates(["ray"], joblib_layers, 2,
+                                                   isolation="none")
+    assert found == [] and "whole process" in excluded[0][1]
+    # Nothing runs through joblib: nothing to distribute, said once.
+    found, excluded, notes = engines.engine_candidates(
+        ["dask", "ray"], Layers(openmp=True), 2, isolation="process")
+    assert found == [] and excluded == []
+    assert notes == ["dask and ray: nothing in this workload runs through joblib, so "
+                     "there is no work for a distributed engine."]
+
+
+def test_engine_not_installed_is_one_line(monkeypatch):
+    # Check that a missing engine is left out with a one-line reason
+    # (simulated: the module cannot be found).
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    layers = Layers(n_jobs_params=("n_jobs",), joblib_hints=frozenset({"processes"}))
+    found, excluded, _ = engines.engine_candidates(["dask", "ray"], layers, 2,
+                                                   isolation="process")
+    assert found == []
+    assert [reason for _, reason in excluded] == [
+        "dask.distributed is not installed (pip install 'sktune[dask]')",
+        "ray is not installed (pip install 'sktune[ray]')"]
+
+
+# -- sktune's own LocalCluster ----------------------------------------------------
+@pytest.mark.parametrize("kind", ["forest", "grid_search"])
+def test_dask_results_equal_loky(data, kind):
+    # Check that a RandomForest and a GridSearchCV profiled on local dask
+    # clusters (2 worker processes, and 1 process of 2 threads) give the
+    # same output as on loky, and that nothing is left behind.
+    X, y = data
+    estimator = (RandomForestClassifier(n_estimators=20, random_state=0) if kind == "forest"
+                 else GridSearchCV(DecisionTreeClassifier(random_state=0),
+                                   {"max_depth": [2, 4, 8]}, cv=3))
+    with nothing_left_behind():
+        result = sktune.profile(estimator, X, y, engines=["dask"], budget=4, wisdom=False,
+                                space=ConfigSpace(n_jobs=[2], backend=["loky"]))
+    loky, = _index(result, backend="loky")
+    dask = _index(result, backend="dask")
+    assert [result.candidates[i].cluster for i in dask] == [(2, 1), (1, 2)]
+    for index in [loky, *dask]:
+        assert result.equivalence[index][0], result.equivalence[index]
+    assert {result.equivalence[i][1] for i in [0, loky, *dask]} == {
+        "max abs difference 0"}
+    statuses = result.summary().set_index("config")["status"]
+    assert all(statuses[str(result.candidates[i])] == "ok" for i in dask)
+    assert any("LocalCluster of 2 worker(s) x 1 thread(s)" in n for n in result.notes)
+
+
+def test_dask_failing_trial_in_process_leaves_nothing(data):
+    # Check that a configuration failing on the dask workers is recorded as
+    # failed, never recommended, and that the clusters sktune started in
+    # this process are closed.
+    X, y = data
+    search = GridSearchCV(OnDaskWorker("raise"), {"max_depth": [2, 4]}, cv=2,
+                          error_score="raise")
+    with nothing_left_behind(allowed_threads=_DISTRIBUTED_OWN_THREADS):
+        # No loky candidate: joblib keeps its loky pool alive on purpose.
+        result = sktune.profile(search, X, y, engines=["dask"], isolation="none",
+                                budget=2, wisdom=False, space=ConfigSpace())
+    dask = _index(result, backend="dask")
+    assert len(dask) == 2
+    summary = result.summary().set_index("config")
+    for index in dask:
+        row = summary.loc[str(result.candidates[index])]
+        assert row["status"] == "failed"
+        assert "refuses to run on a dask worker" in row["detail"]
+    assert result.best.backend != "dask"
+
+
+def test_dask_hanging_trial_is_killed_with_its_cluster(data, monkeypatch):
+    # Check that a trial hanging on a dask worker ends as a timeout, and that
+    # the worker process is killed with the cluster it started.
+    monkeypatch.setattr(engines, "cluster_shapes", lambda usable: [(2, 1)])
+    X, y = data
+    search = GridSearchCV(OnDaskWorker("hang"), {"max_depth": [2, 4]}, cv=2)
+    with nothing_left_behind():
+        result = sktune.profile(search, X, y, engines=["dask"], budget=2, timeout=6,
+                                wisdom=False)
+    dask, = _index(result, backend="dask")
+    row = result.summary().set_index("config").loc[str(result.candidates[dask])]
+    assert row["status"] == "failed" and row["detail"].startswith("Timeout"), row["detail"]
+    assert result.search["worker_restarts"] == 1
+
+
+# -- the user's Client ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def user_client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_user_client_is_profiled_and_left_as_it_was(data, user_client, isolation):
+    # Check that profile(client=...) runs one dask candidate on the user's
+    # cluster, and leaves the client, its workers and the default client as
+    # they were.
+    X, y = data
+    workers = set(user_client.scheduler_info()["workers"])
+    with pytest.raises(ValueError):
+        distributed.default_client()
+    result = sktune.profile(RandomForestClassifier(n_estimators=10, random_state=0), X, y,
+                            client=user_client, isolation=isolation, budget=2, wisdom=False,
+                            space=ConfigSpace())
+    assert [str(c) for c in result.candidates] == ["as written", "backend=dask"]
+    assert result.equivalence[1] == (True, "max abs difference 0")
+    assert user_client.status == "running"
+    assert set(user_client.scheduler_info()["workers"]) == workers
+    with pytest.raises(ValueError):
+        distributed.default_client()
+    # sktune's own connection from its worker process is gone: what remains
+    # is the user's client, the scheduler's own ("fire-and-forget") and the
+    # clients that joblib's tasks opened inside the dask workers
+    # (distributed keeps one per worker).
+    clients = user_client.run_on_scheduler(lambda dask_scheduler: list(
+        dask_scheduler.clients))
+    assert [c for c in clients if not c.startswith(("fire-and-forget", "Client-worker"))
+            ] == [user_client.id]
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_client_errors_before_any_timing(data, monkeypatch):
+    # Check the errors for a client that cannot be profiled: raised before
+    # any timing, each naming what is wrong.
+    X, y = data
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timing started")
+
+    monkeypatch.setattr(sktune._measure, "measure", no_timing)
+    forest = RandomForestClassifier(n_estimators=5)
+    with pytest.raises(InvalidParameterError, match="must be a dask.distributed.Client"):
+        sktune.profile(forest, X, y, client="tcp://127.0.0.1:8786")
+    # A scheduler in another process, first without workers, then gone.
+    port = _free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--no-dashboard"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = distributed.Client(f"tcp://127.0.0.1:{port}", timeout=30,
+                                    set_as_default=False)
+        with pytest.raises(EngineError, match="has no worker"):
+            sktune.profile(forest, X, y, client=client)
+        scheduler.kill()
+        scheduler.wait()
+        began = time.monotonic()
+        with pytest.raises(EngineError) as excinfo:
+            sktune.profile(forest, X, y, client=client)
+        assert time.monotonic() - began < engines.CLIENT_TIMEOUT_S + 10
+        assert isinstance(excinfo.value, ConnectionError)
+        client.close()
+        with pytest.raises(EngineError, match="is 'closed', not running"):
+            sktune.profile(forest, X, y, client=client)
+    finally:
+        scheduler.kill()
+        scheduler.wait()
+    # A cluster inside this process cannot be reached from sktune's worker.
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address="127.0.0.1:0",
+                            set_as_default=False) as inproc:
+        with pytest.raises(InvalidParameterError, match="isolation='none'"):
+            sktune.profile(forest, X, y, client=inproc)
+
+
+def test_config_apply_starts_and_closes_a_cluster(data):
+    # Check that Config.apply() with a cluster shape runs the user's own code
+    # on a local dask cluster, and closes it on exit, also on an error.
+    X, y = data
+    config = Config(backend="dask", cluster=(2, 1))
+    with nothing_left_behind(allowed_threads=_DISTRIBUTED_OWN_THREADS):
+        with config.apply():
+            seen = joblib.Parallel(n_jobs=2)(
+                joblib.delayed(os.getpid)() for _ in range(8))
+        assert os.getpid() not in seen
+        with pytest.raises(RuntimeError, match="refuses"):
+            with config.apply():
+                search = GridSearchCV(OnDaskWorker("raise"), {"max_depth": [2]}, cv=2,
+                                      error_score="raise")
+                search.fit(X, y)
+    assert joblib.parallel.get_active_backend()[0].__class__.__name__ == "LokyBackend"
+
+
+# -- ray --------------------------------------------------------------------------
+def test_ray_runs_only_in_the_worker_process(data):
+    # Check that ray trials run in sktune's worker process, with a local ray
+    # started and stopped there: joblib is not patched here, ray is not even
+    # imported here, and nothing is left behind.
+    if engines.why_unavailable("ray"):
+        pytest.skip(engines.why_unavailable("ray"))  # importorskip would import it here
+    X, y = data
+    bases = joblib.pool.PicklingPool.__bases__
+    search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 4]},
+                          cv=2)
+    with nothing_left_behind():
+        result = sktune.profile(search, X, y, engines=["ray"], budget=3, wisdom=False,
+                                strategy="exhaustive", space=ConfigSpace())
+    ray, = _index(result, backend="ray")
+    assert result.equivalence[ray] == (True, "max abs difference 0")
+    assert joblib.pool.PicklingPool.__bases__ == bases
+    assert "ray" not in sys.modules, sys.modules.get("ray")
+    assert any("local ray" in n for n in result.notes)
+
+
+def test_ray_is_excluded_in_process(data):
+    # Check that isolation="none" leaves ray out, saying why, and starts nothing.
+    X, y = data
+    result = sktune.profile(RandomForestClassifier(n_estimators=5), X, y, engines=["ray"],
+                            isolation="none", budget=1, wisdom=False, space=ConfigSpace())
+    assert [(c.backend, "whole process" in why) for c, why in result.excluded] == [
+        ("ray", True)]
+    assert "ray" not in sys.modules, sys.modules.get("ray")
+
+
+def test_engines_change_the_wisdom_key(data, monkeypatch):
+    # Check that a result measured with engines does not answer a profile
+    # without them, and the other way round.
+    X, y = data
+    pipe = StandardScaler()
+    first = sktune.profile(pipe, X, y, budget=1, isolation="none")
+    assert first.origin["source"] == "measured"
+    with_engines = sktune.profile(pipe, X, y, budget=1, isolation="none",
+                                  engines=["dask"])
+    assert with_engines.origin["source"] == "measured"
+    again = sktune.profile(pipe, X, y, budget=1, isolation="none")
+    assert again.origin["source"] == "wisdom"
+    np.testing.assert_equal(len(again.candidates), len(first.candidates))
+
+
+# -- the command line ---------------------------------------------------------------
+def test_cli_engines_and_scheduler(capsys, tmp_path):
+    # Check `sktune profile --engines` and `--scheduler`: a dask candidate per
+    # cluster shape, and one-line errors for an unknown engine and for a
+    # scheduler nobody listens at.
+    from sktune.cli import main
+
+    target = tmp_path / "work.py"
+    target.write_text(
+        "from sklearn.datasets import make_classification\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "def make():\n"
+        "    X, y = make_classification(n_samples=300, random_state=0)\n"
+        "    return RandomForestClassifier(n_estimators=10, random_state=0), X, y\n")
+    saved = tmp_path / "result.json"
+    assert main(["profile", f"{target}:make", "--budget", "2", "-q", "--no-wisdom",
+                 "--n-jobs", "2", "--backend", "loky", "--engines", "dask",
+                 "--save", str(saved)]) == 0
+    capsys.readouterr()
+    result = sktune.load(saved)
+    assert [c.cluster for c in result.candidates if c.backend == "dask"] == [(2, 1), (1, 2)]
+    assert main(["profile", f"{target}:make", "--engines", "dask,spark"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sktune: error: Invalid engine: 'spark'") and err.count("\n") == 1
+    assert main(["profile", f"{target}:make", "--scheduler",
+                 f"tcp://127.0.0.1:{_free_port()}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sktune: error: --scheduler: could not connect") and \
+        err.count("\n") == 1
