@@ -130,21 +130,46 @@ def substitute(step):
         "with a Python function.")
 
 
-def substitute_steps(estimator, paths):
+def substitute_steps(estimator, paths, substitute=substitute, field="compiled_steps"):
     """Return ``estimator`` (a clone) with the steps at ``paths`` substituted.
 
     The estimator itself is path ``""``; other paths are ``get_params`` keys.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A clone, modified in place where a nested step is replaced.
+    paths : tuple of str
+    substitute : callable, default=substitute
+        Maps one step to its replacement, raising ``InvalidConfigError``
+        when it has none (:func:`substitute` for compiled steps,
+        :func:`sktune._intelex.substitute_one` for scikit-learn-intelex).
+    field : str, default="compiled_steps"
+        The :class:`~sktune.Config` field the paths come from, for errors.
+
+    Returns
+    -------
+    estimator : estimator instance
     """
     for path in paths:
         if path == "":
-            estimator = substitute(estimator)
-            continue
-        params = estimator.get_params(deep=True)
-        if path not in params or not isinstance(params[path], BaseEstimator):
-            raise InvalidConfigError(
-                f"Config.compiled_steps names {path!r}, which is not a step of "
-                f"{type(estimator).__name__}.")
-        estimator.set_params(**{path: substitute(params[path])})
+            step = estimator
+        else:
+            params = estimator.get_params(deep=True)
+            if path not in params or not isinstance(params[path], BaseEstimator):
+                raise InvalidConfigError(
+                    f"Config.{field} names {path!r}, which is not a step of "
+                    f"{type(estimator).__name__}.")
+            step = params[path]
+        try:
+            replacement = substitute(step)
+        except InvalidConfigError as exc:
+            where = repr(path) if path else "'' (the estimator itself)"
+            raise InvalidConfigError(f"Config.{field} names {where}: {exc}") from None
+        if path == "":
+            estimator = replacement
+        else:
+            estimator.set_params(**{path: replacement})
     return estimator
 
 
