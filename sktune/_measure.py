@@ -177,7 +177,7 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
     reference = runner.outputs.get(0)
     return {
         "records": runner.records, "machine": machine,
-        "equivalence": {i: compare_outputs(reference, out)
+        "equivalence": {i: compare_outputs(reference, out, clusters=workload.clusters)
                         for i, out in runner.outputs.items()},
         "search": {"budget": budget["name"], "elapsed_s": _now() - started,
                    "rounds": state.rounds, "n_runs": len(runner.records),

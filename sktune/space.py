@@ -253,6 +253,14 @@ class Config:
         parameters (:meth:`configure`): joblib would otherwise silently run
         ``prefer="threads"`` sites, such as forests, on one worker.
 
+        ``backend="dask"`` with a ``cluster`` shape starts a local dask
+        cluster of that shape on entry and closes it on exit (about 1-2 s);
+        without one it uses the default dask Client. To reuse one cluster
+        for many fits, create ``Client(LocalCluster(n_workers=...,
+        threads_per_worker=...))`` yourself and run under
+        ``Config(backend="dask").apply()``. ``backend="ray"`` starts a local
+        ray unless one is running, and stops only what it started.
+
         Examples
         --------
         >>> import joblib

@@ -128,6 +128,14 @@ class Workload:
                     f"as X ({n}). Got {n_y} instead.")
 
     @property
+    def clusters(self):
+        """Whether outputs are cluster labels (a clusterer's predict or fit_predict)."""
+        from sklearn.base import is_clusterer
+
+        return bool(is_clusterer(self.estimator)) and self.task in ("fit", "predict",
+                                                                      "fit_predict")
+
+    @property
     def signature(self):
         """:func:`data_signature` of X and y, plus the task."""
         return {"task": self.task, **data_signature(self.X, self.y)}
@@ -190,8 +198,17 @@ def _to_array(value):
     return np.asarray(value)
 
 
-def compare_outputs(reference, candidate):
+def compare_outputs(reference, candidate, *, clusters=False):
     """Whether a candidate's output equals the baseline's within tolerance.
+
+    Parameters
+    ----------
+    reference, candidate : ndarray or None
+    clusters : bool, default=False
+        The outputs are cluster labels, whose numbering is arbitrary: they
+        agree as far as one numbering maps onto the other (two runs of
+        k-means, or scikit-learn-intelex's, can find the same clusters in
+        another order).
 
     Returns
     -------
@@ -211,4 +228,20 @@ def compare_outputs(reference, candidate):
                               atol=FLOAT_ATOL * scale, equal_nan=True))
         return ok, f"max abs difference {max_diff:.3g}"
     agreement = float(np.mean(reference == candidate)) if reference.size else 1.0
+    if clusters and agreement < LABEL_AGREEMENT and reference.ndim == 1:
+        agreement = _matched_agreement(reference, candidate)
+        return (agreement >= LABEL_AGREEMENT,
+                f"{agreement:.2%} of samples in the same clusters (labels renumbered)")
     return agreement >= LABEL_AGREEMENT, f"{agreement:.2%} of labels agree"
+
+
+def _matched_agreement(reference, candidate):
+    """Share of samples that agree under the best one-to-one renumbering of clusters."""
+    from scipy.optimize import linear_sum_assignment
+
+    ref_labels, ref = np.unique(reference, return_inverse=True)
+    cand_labels, cand = np.unique(candidate, return_inverse=True)
+    counts = np.zeros((len(ref_labels), len(cand_labels)), dtype=np.int64)
+    np.add.at(counts, (ref, cand), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / reference.size)

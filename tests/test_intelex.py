@@ -172,3 +172,18 @@ def test_profile_linear_regression_twin_is_equivalent():
     assert indices
     for i in indices:
         assert result.equivalence[i][0] is True
+
+
+@pytest.mark.slow
+def test_profile_kmeans_twin_same_clusters_other_numbering():
+    # oneDAL's k-means finds the same clusters on well-separated blobs but
+    # may number them differently: compared up to renumbering, not label by
+    # label, so the twin is not wrongly listed as changing the answer.
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=600, centers=3, n_features=5, random_state=0)
+    result = _profile(KMeans(n_clusters=3, n_init=3, random_state=0), X, None)
+    indices = _intelex_indices(result)
+    assert indices
+    for i in indices:
+        assert result.equivalence[i][0] is True, result.equivalence[i]

@@ -104,3 +104,30 @@ def test_workload_output_coo_input():
     y = np.arange(2500) % 2
     est = LogisticRegression().fit(X, y)
     assert Workload(LogisticRegression(), X, y).output(est, None).shape == (2000, 2)
+
+
+def test_compare_outputs_clusters_up_to_renumbering():
+    # Check that cluster labels agree when one numbering maps onto the other
+    # (k-means finding the same clusters in another order), and only for
+    # clusterers: for a classifier, swapped classes are a different answer.
+    reference = np.repeat([0, 1, 2], 100)
+    renumbered = np.repeat([2, 0, 1], 100)
+    assert not compare_outputs(reference, renumbered)[0]
+    equivalent, detail = compare_outputs(reference, renumbered, clusters=True)
+    assert equivalent and detail == ("100.00% of samples in the same clusters "
+                                     "(labels renumbered)")
+    merged = np.repeat([0, 0, 1], 100)  # two clusters merged: not a renumbering
+    equivalent, detail = compare_outputs(reference, merged, clusters=True)
+    assert not equivalent and detail.startswith("66.67%")
+
+
+def test_workload_clusters():
+    # Check which workloads compare outputs as cluster labels.
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.zeros((4, 2))
+    assert Workload(make_pipeline(StandardScaler(), KMeans()), X).clusters
+    assert not Workload(KMeans(), X, task="transform").clusters
+    assert not Workload(StandardScaler(), X).clusters
