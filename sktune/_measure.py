@@ -105,9 +105,13 @@ def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, tim
                           client_address=client_address)
 
 
+def _seconds(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
 def engine_notes(records):
     """What starting each engine cost, from the records of the trials that started it."""
-    return [f"{what} took {seconds:.1f} s, before the first trial that needed it, "
+    return [f"{what} took {_seconds(seconds)}, before the first trial that needed it, "
             "outside every timing." for record in records
             for what, seconds in record.get("engine_start") or ()]
 
