@@ -193,6 +193,11 @@ class Config:
         blas, openmp : bool, default=True
             Whether the workload uses BLAS / OpenMP at all.
         """
+        if self.backend == "dask":
+            # The cluster's threads, whatever n_jobs says; a user's cluster
+            # (no shape) counts as every core here.
+            shape = self.cluster or (usable_cores, 1)
+            return min(usable_cores, shape[0] * shape[1])
         workers = self.n_jobs or 1
         share = max(1, usable_cores // workers)
         if self.backend in _PROCESS_BACKENDS and workers > 1:
@@ -209,6 +214,8 @@ class Config:
         Above ``usable_cores`` the configuration oversubscribes the machine.
         Unset thread counts count as one thread per worker.
         """
+        if self.backend == "dask" and self.cluster is not None:
+            return self.cluster[0] * self.cluster[1]
         workers = self.n_jobs or 1
         per_worker = max(self.blas_threads or 1, self.openmp_threads or 1,
                          self.inner_max_num_threads or 1)

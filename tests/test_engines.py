@@ -408,3 +408,12 @@ def test_cli_engines_and_scheduler(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("sktune: error: --scheduler: could not connect") and \
         err.count("\n") == 1
+
+
+def test_dask_candidates_count_their_cluster_cores():
+    # Check that a dask candidate counts the cores of its cluster (n_jobs is
+    # unset), so that "fewer cores" never prefers it by mistake.
+    assert Config(backend="dask", cluster=(2, 1)).cores(4) == 2
+    assert Config(backend="dask", cluster=(4, 4)).cores(8) == 8
+    assert Config(backend="dask").cores(4) == 4
+    assert Config(backend="dask", cluster=(2, 2)).threads(8) == 4
