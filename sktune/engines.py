@@ -375,7 +375,18 @@ class Engines:
         return "ray"
 
     def backend(self, config):
-        """The joblib backend to run ``config`` under, or None for a local backend."""
+        """The joblib backend to run ``config`` under, or None for a local backend.
+
+        Raises
+        ------
+        EngineNotAvailableError
+            When the engine is not installed.
+        """
+        if config.backend in _ENGINE_NAMES:
+            reason = why_unavailable(config.backend)
+            if reason is not None:
+                raise EngineNotAvailableError(
+                    f"{config} cannot run here: {reason}.")
         if config.backend == "dask":
             return self._dask_backend(config)
         if config.backend == "ray":

@@ -417,3 +417,16 @@ def test_dask_candidates_count_their_cluster_cores():
     assert Config(backend="dask", cluster=(4, 4)).cores(8) == 8
     assert Config(backend="dask").cores(4) == 4
     assert Config(backend="dask", cluster=(2, 2)).threads(8) == 4
+
+
+def test_apply_without_the_engine_installed(monkeypatch):
+    # Check that applying a ray or dask configuration where the engine is not
+    # installed says so in one line, and leaves joblib as it was.
+    from sktune.exceptions import EngineNotAvailableError
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    backend = joblib.parallel.get_active_backend()[0]
+    with pytest.raises(EngineNotAvailableError, match=r"ray is not installed \(pip"):
+        with Config(n_jobs=2, backend="ray").apply():
+            pass
+    assert type(joblib.parallel.get_active_backend()[0]) is type(backend)
