@@ -109,11 +109,31 @@ def _seconds(seconds):
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
-def engine_notes(records):
-    """What starting each engine cost, from the records of the trials that started it."""
-    return [f"{what} took {_seconds(seconds)}, before the first trial that needed it, "
-            "outside every timing." for record in records
-            for what, seconds in record.get("engine_start") or ()]
+def engine_notes(records, candidates):
+    """What each distributed engine cost: starting it (from the records of the
+    trials that started it, outside every timing), and its median time per
+    call next to the fastest loky candidate's: the engine's overhead."""
+    notes = [f"{what} took {_seconds(seconds)}, before the first trial that needed it, "
+             "outside every timing." for record in records
+             for what, seconds in record.get("engine_start") or ()]
+    timed = {}
+    for record in records:
+        if record["phase"] == "timed" and not record["error"]:
+            timed.setdefault(record["config"], []).append(record["wall_s"])
+    medians = {i: float(np.median(walls)) for i, walls in timed.items()}
+    loky = [i for i in medians if candidates[i].backend == "loky"]
+    if not loky:
+        return notes
+    reference = min(loky, key=medians.get)
+    for index in sorted(medians):
+        config = candidates[index]
+        if config.backend in ("dask", "ray"):
+            extra = medians[index] - medians[reference]
+            notes.append(
+                f"Engine overhead: {config.describe()} took {_seconds(medians[index])} per "
+                f"call, {_seconds(abs(extra))} {'more' if extra >= 0 else 'less'} than "
+                f"{candidates[reference].describe()} ({_seconds(medians[reference])}).")
+    return notes
 
 
 def _race(runner, strategy, candidates, state, bar, rng, started, name):

@@ -408,7 +408,7 @@ default="measure"
                 equivalence=measured["equivalence"], machine=measured["machine"],
                 workload=_workload_fields(estimator, workload, plan),
                 excluded=plan.excluded,
-                notes=plan.notes + _measure.engine_notes(measured["records"])
+                notes=plan.notes + _measure.engine_notes(measured["records"], candidates)
                 + _measure.environment_notes(
                     env_before, env_after, measured["machine"].usable_cores),
                 search=measured["search"],

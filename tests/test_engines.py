@@ -196,6 +196,9 @@ def test_dask_results_equal_loky(data, kind):
     statuses = result.summary().set_index("config")["status"]
     assert all(statuses[str(result.candidates[i])] == "ok" for i in dask)
     assert any("LocalCluster of 2 worker(s) x 1 thread(s)" in n for n in result.notes)
+    # The engine's overhead, next to loky's.
+    overhead = [n for n in result.notes if n.startswith("Engine overhead: ")]
+    assert len(overhead) == 2 and all("than n_jobs=2 on loky (" in n for n in overhead)
 
 
 def test_dask_failing_trial_in_process_leaves_nothing(data):
@@ -438,3 +441,26 @@ def test_apply_without_the_engine_installed(monkeypatch):
         with Config(n_jobs=2, backend="ray").apply():
             pass
     assert type(joblib.parallel.get_active_backend()[0]) is type(backend)
+
+
+def test_engine_notes_from_records():
+    # Check the overhead note against fixed records: the dask median next to
+    # the fastest loky candidate's, and the start-up cost of the engine.
+    from sktune._measure import engine_notes
+
+    candidates = [Config(), Config(n_jobs=2, backend="loky"),
+                  Config(backend="dask", cluster=(2, 1))]
+
+    def timed(config, wall):
+        return {"config": config, "phase": "timed", "error": None, "wall_s": wall}
+
+    records = [{"config": 2, "phase": "warmup", "error": None, "wall_s": 9.0,
+                "engine_start": [("Starting a dask LocalCluster of 2 worker(s) x 1 "
+                                  "thread(s)", 1.25)]},
+               timed(0, 1.0), timed(1, 0.5), timed(1, 0.7), timed(2, 0.8), timed(2, 0.8)]
+    assert engine_notes(records, candidates) == [
+        "Starting a dask LocalCluster of 2 worker(s) x 1 thread(s) took 1.2 s, before "
+        "the first trial that needed it, outside every timing.",
+        "Engine overhead: the dask backend, a local cluster of 2 worker(s) x 1 "
+        "thread(s) took 800 ms per call, 200 ms more than n_jobs=2 on loky (600 ms)."]
+    assert engine_notes(records[:1] + [timed(2, 0.8)], candidates)[1:] == []
