@@ -121,7 +121,8 @@ def engine_notes(records, candidates):
         if record["phase"] == "timed" and not record["error"]:
             timed.setdefault(record["config"], []).append(record["wall_s"])
     medians = {i: float(np.median(walls)) for i, walls in timed.items()}
-    loky = [i for i in medians if candidates[i].backend == "loky"]
+    loky = [i for i in medians if candidates[i].backend == "loky"
+            and candidates[i].intelex_steps is None and candidates[i].compiled_steps is None]
     if not loky:
         return notes
     reference = min(loky, key=medians.get)

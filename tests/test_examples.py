@@ -21,6 +21,7 @@ EXPECTED = {
     "random_forest_n_jobs.py": "speedup over the forest as written",
     "reports.py": "sktune compare: A =",
     "text_classification.py": "Verdict: ",
+    "distributed_engines.py": "On your cluster:",
     "where_time_goes.py": "Where the time goes",
 }
 
