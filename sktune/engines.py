@@ -204,7 +204,7 @@ def engine_candidates(engines, layers, usable_cores, *, isolation, client_addres
                            for shape in cluster_shapes(usable_cores)]
     if "ray" in wanted:
         config = Config(n_jobs=usable_cores, backend="ray")
-        reason = why_unavailable("ray") or why_not(config, isolation=isolation)
+        reason = why_not(config, isolation=isolation)
         if reason is not None:
             excluded.append((config, reason))
         else:
