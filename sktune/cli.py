@@ -171,6 +171,15 @@ def _values(option, text, kind):
                     f"The '{option}' option must be 'auto' or a comma-separated list "
                     f"of integers or 'none', e.g. {option} 1,2. Got {text!r} instead."
                 ) from None
+        elif kind == "shape":
+            try:
+                workers, threads = item.lower().split("x")
+                values.append((int(workers), int(threads)))
+            except ValueError:
+                raise InvalidParameterError(
+                    f"The '{option}' option must be 'auto' or a comma-separated list "
+                    f"of WORKERSxTHREADS, e.g. {option} 2x1,1x2. Got {text!r} instead."
+                ) from None
         else:
             values.append(item)
     return values
@@ -183,7 +192,8 @@ def _space(args):
     dims = {"n_jobs": _values("--n-jobs", args.n_jobs, int),
             "backend": _values("--backend", args.backend, str),
             "blas_threads": _values("--blas-threads", args.blas_threads, int),
-            "openmp_threads": _values("--openmp-threads", args.openmp_threads, int)}
+            "openmp_threads": _values("--openmp-threads", args.openmp_threads, int),
+            "cluster": _values("--cluster", args.cluster, "shape")}
     if all(v is None for v in dims.values()):
         return None
     return ConfigSpace(**dims)
@@ -382,7 +392,9 @@ def build_parser():
                  "'auto' lets sktune choose. A dimension not given is not varied; with "
                  "no space option at all, every dimension is 'auto'.")
     for option, example in (("--n-jobs", "1,2"), ("--backend", "loky,threading"),
-                            ("--blas-threads", "1,2"), ("--openmp-threads", "1,2")):
+                            ("--blas-threads", "1,2"), ("--openmp-threads", "1,2"),
+                            ("--cluster", "2x1,1x2 (dask workers x threads, with "
+                                          "--backend dask)")):
         space.add_argument(option, default=None, metavar="LIST", help=f"e.g. {example}")
     prof.add_argument("--accelerate", action="store_true",
                       help="also measure compiled substitutes of steps")

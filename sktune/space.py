@@ -350,7 +350,11 @@ class ResolvedSpace:
 
 _AUTO = "auto"
 _DIMENSIONS = ("n_jobs", "backend", "blas_threads", "openmp_threads",
-               "inner_max_num_threads")
+               "inner_max_num_threads", "cluster")
+#: What ``ConfigSpace.auto()`` sets to "auto". Not ``cluster``: the auto
+#: backends never include dask, and leaving it out keeps ``repr`` (part of
+#: the wisdom key) as it was before the dimension existed.
+_AUTO_DIMENSIONS = _DIMENSIONS[:-1]
 
 
 class ConfigSpace:
@@ -369,6 +373,12 @@ class ConfigSpace:
     blas_threads : "auto" or list of int or None, default=None
     openmp_threads : "auto" or list of int or None, default=None
     inner_max_num_threads : "auto" or list of int or None, default=None
+    cluster : "auto" or list of (int, int) or None, default=None
+        Shapes ``(n_workers, threads_per_worker)`` of the local dask
+        clusters that ``backend="dask"`` candidates run on; "auto" tries all
+        processes, dask's default and all threads. Only used with "dask"
+        among the backends (``profile(engines=["dask"])`` adds the "auto"
+        shapes by itself).
 
     Examples
     --------
@@ -382,16 +392,16 @@ class ConfigSpace:
     """
 
     def __init__(self, n_jobs=None, backend=None, blas_threads=None,
-                 openmp_threads=None, inner_max_num_threads=None):
+                 openmp_threads=None, inner_max_num_threads=None, cluster=None):
         values = dict(n_jobs=n_jobs, backend=backend, blas_threads=blas_threads,
                       openmp_threads=openmp_threads,
-                      inner_max_num_threads=inner_max_num_threads)
+                      inner_max_num_threads=inner_max_num_threads, cluster=cluster)
         self.dimensions = {name: self._check(name, value) for name, value in values.items()}
 
     @classmethod
     def auto(cls):
         """A space where every dimension is ``"auto"``."""
-        return cls(**dict.fromkeys(_DIMENSIONS, _AUTO))
+        return cls(**dict.fromkeys(_AUTO_DIMENSIONS, _AUTO))
 
     @staticmethod
     def _check(name, value):
@@ -399,8 +409,9 @@ class ConfigSpace:
             return [None]
         if isinstance(value, str) and value == _AUTO:
             return _AUTO
-        expected = ("a str among the joblib backends" if name == "backend"
-                    else "an int in the range [1, inf)")
+        expected = {"backend": "a str among the joblib backends",
+                    "cluster": "a tuple (n_workers, threads_per_worker) of ints in the "
+                               "range [1, inf)"}.get(name, "an int in the range [1, inf)")
         message = (f"The {name!r} parameter of ConfigSpace must be 'auto' or a "
                    f"non-empty list whose items are {expected} or None. "
                    f"Got {value!r} instead.")
@@ -410,7 +421,13 @@ class ConfigSpace:
         if not items:
             raise InvalidParameterError(message)
         for item in items:
-            if name == "backend":
+            if name == "cluster":
+                if item is not None and not (
+                        isinstance(item, (tuple, list)) and len(item) == 2 and all(
+                            isinstance(n, Integral) and not isinstance(n, bool) and n >= 1
+                            for n in item)):
+                    raise InvalidParameterError(message)
+            elif name == "backend":
                 if item is not None and not isinstance(item, str):
                     raise InvalidParameterError(message)
                 if item is not None and item not in _available_backends():
@@ -419,6 +436,8 @@ class ConfigSpace:
             elif item is not None and (isinstance(item, bool)
                                        or not isinstance(item, Integral) or item < 1):
                 raise InvalidParameterError(message)
+        if name == "cluster":
+            items = [None if item is None else tuple(item) for item in items]
         return list(dict.fromkeys(items))
 
     def __repr__(self):
@@ -433,6 +452,8 @@ class ConfigSpace:
         if name == "backend":
             return ([None, "loky", "threading", "multiprocessing"]
                     if uses_joblib else [None])
+        if name == "cluster":
+            return [None]  # resolve() gives the shapes when dask is a backend
         if name == "blas_threads":
             return _grid(usable) if layers.blas else [None]
         if name == "openmp_threads":
@@ -477,6 +498,10 @@ class ConfigSpace:
             auto = isinstance(given, str) and given == _AUTO
             values[name] = (self._auto_values(name, layers, usable_cores, physical)
                             if auto else given)
+        if self.dimensions["cluster"] == _AUTO and "dask" in values["backend"]:
+            from .engines import cluster_shapes
+
+            values["cluster"] = cluster_shapes(usable_cores)
         written_sequential = all(v in (None, 1) for v in as_written_n_jobs)
         seen, candidates, excluded = set(), [Config()], []
         seen.add(Config())
@@ -501,7 +526,9 @@ class ConfigSpace:
 def _normalise(f, layers, usable, defaults, written_sequential, auto):
     """Map a raw combination to its canonical Config fields, or None to drop it."""
     n, backend = f["n_jobs"], f["backend"]
-    if backend == "dask":
+    if backend != "dask":
+        f["cluster"] = None
+    else:
         # Dask ignores n_jobs (the cluster's cores decide) and its workers run
         # one BLAS/OpenMP thread each whatever is set here (PITFALLS.md 2.1):
         # one candidate per cluster, whatever the other dimensions say.

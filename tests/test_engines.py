@@ -411,6 +411,10 @@ def test_cli_engines_and_scheduler(capsys, tmp_path):
     capsys.readouterr()
     result = sktune.load(saved)
     assert [c.cluster for c in result.candidates if c.backend == "dask"] == [(2, 1), (1, 2)]
+    assert main(["profile", f"{target}:make", "--backend", "dask", "--cluster", "2by1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sktune: error: The '--cluster' option must be") and \
+        err.count("\n") == 1
     assert main(["profile", f"{target}:make", "--engines", "dask,spark"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("sktune: error: Invalid engine: 'spark'") and err.count("\n") == 1

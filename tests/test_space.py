@@ -486,3 +486,23 @@ def test_config_configure_without_n_jobs_is_plain_clone():
     configured = Config(openmp_threads=1).configure(est)
     assert configured is not est
     assert configured.get_params()["randomforestclassifier__n_jobs"] == 3
+
+
+def test_space_cluster_dimension():
+    # Check that dask candidates take their cluster shapes from the space,
+    # that other backends never get one, and the validation of shapes.
+    space = ConfigSpace(n_jobs=[2], backend=["dask", "loky"], cluster=[(2, 1), [1, 2]])
+    assert [str(c) for c in space.resolve(usable_cores=2).candidates] == [
+        "as written", "backend=dask, cluster=2x1", "backend=dask, cluster=1x2",
+        "n_jobs=2, backend=loky"]
+    auto = ConfigSpace(backend=["dask"], cluster="auto").resolve(usable_cores=16)
+    assert [c.cluster for c in auto.candidates[1:]] == [(16, 1), (4, 4), (1, 16)]
+    # Without dask among the backends, "auto" shapes mean nothing (and
+    # ConfigSpace.auto() leaves the dimension out of its repr).
+    assert "cluster" not in repr(ConfigSpace.auto())
+    assert all(c.cluster is None for c in ConfigSpace(
+        backend=["loky"], n_jobs=[2], cluster="auto").resolve(usable_cores=2).candidates)
+    with pytest.raises(InvalidParameterError, match="'cluster' parameter of ConfigSpace"):
+        ConfigSpace(cluster=[(2, 0)])
+    with pytest.raises(InvalidParameterError, match="'cluster' parameter of ConfigSpace"):
+        ConfigSpace(cluster=["2x1"])
