@@ -18,6 +18,7 @@ import numpy as np
 
 from .exceptions import ProfilerError, SktuneWarning, WorkloadError
 from .machine import Machine, environment_snapshot
+from .recommendation import candidate_stats
 from .results import ProfileResult
 from .runner import close_all
 from .search import SearchState
@@ -116,11 +117,8 @@ def engine_notes(records, candidates):
     notes = [f"{what} took {_seconds(seconds)}, before the first trial that needed it, "
              "outside every timing." for record in records
              for what, seconds in record.get("engine_start") or ()]
-    timed = {}
-    for record in records:
-        if record["phase"] == "timed" and not record["error"]:
-            timed.setdefault(record["config"], []).append(record["wall_s"])
-    medians = {i: float(np.median(walls)) for i, walls in timed.items()}
+    medians = {s.index: s.median for s in candidate_stats(candidates, records, {})
+               if s.wall}
     loky = [i for i in medians if candidates[i].backend == "loky"
             and candidates[i].intelex_steps is None and candidates[i].compiled_steps is None]
     if not loky:

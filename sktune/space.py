@@ -101,10 +101,8 @@ class Config:
                     f"parameter paths (str, '' for the estimator itself) or None. Got "
                     f"{steps!r} instead.")
         cluster = self.cluster
-        if cluster is not None and not (
-                isinstance(cluster, tuple) and len(cluster) == 2 and all(
-                    isinstance(n, Integral) and not isinstance(n, bool) and n >= 1
-                    for n in cluster)):
+        if cluster is not None and not (isinstance(cluster, tuple)
+                                        and _is_cluster_shape(cluster)):
             raise InvalidParameterError(
                 "The 'cluster' parameter of Config must be a tuple (n_workers, "
                 f"threads_per_worker) of ints in the range [1, inf) or None. Got "
@@ -315,6 +313,12 @@ class Config:
         return configured
 
 
+def _is_cluster_shape(value):
+    """Two ints in [1, inf) (bools refused): ``(n_workers, threads_per_worker)``."""
+    return len(value) == 2 and all(
+        isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in value)
+
+
 def _joined(name, value):
     """A tuple field in ``str(config)``: ``2x1`` for a cluster, else comma-separated."""
     if name == "cluster":
@@ -422,10 +426,8 @@ class ConfigSpace:
             raise InvalidParameterError(message)
         for item in items:
             if name == "cluster":
-                if item is not None and not (
-                        isinstance(item, (tuple, list)) and len(item) == 2 and all(
-                            isinstance(n, Integral) and not isinstance(n, bool) and n >= 1
-                            for n in item)):
+                if item is not None and not (isinstance(item, (tuple, list))
+                                             and _is_cluster_shape(item)):
                     raise InvalidParameterError(message)
             elif name == "backend":
                 if item is not None and not isinstance(item, str):
