@@ -258,6 +258,30 @@ def _stop_resource_tracker(wait_s=2.0):
             time.sleep(0.02)
 
 
+def _local_cluster(shape, scratch):
+    """A ``LocalCluster`` on loopback whose every server writes under ``scratch``.
+
+    Each dask server (scheduler, nanny, worker) makes a ``dask-scratch-space``
+    folder for itself, in ``tempfile.gettempdir()`` unless told otherwise
+    (``distributed.core.Server``): ``local_directory`` reaches only the
+    nannies and workers, so the scheduler gets it too, and dask's
+    ``temporary-directory`` points there while the cluster starts, for any
+    other server that reads the default. Nothing lands in the user's
+    temporary folder; ``scratch`` is deleted with sktune's folder.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"temporary-directory": scratch}):
+        return LocalCluster(
+            n_workers=shape[0], threads_per_worker=shape[1], processes=True,
+            # Loopback only; the scheduler's HTTP routes on a free port
+            # (None would still take 8787, clashing with a user's cluster).
+            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR, local_directory=scratch,
+            scheduler_kwargs={"local_directory": scratch})
+
+
 class Engines:
     """The distributed engines of one process's trials, started on first use.
 
@@ -307,20 +331,14 @@ class Engines:
     def _dask_client(self, shape):
         if shape in self._clusters:
             return self._clusters[shape][1]
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         began = time.perf_counter()
         cluster = None
         if shape is not None:
             if self._tracker_was_running is None:
                 self._tracker_was_running = _resource_tracker_running()
-            cluster = LocalCluster(
-                n_workers=shape[0], threads_per_worker=shape[1], processes=True,
-                # Loopback only; the scheduler's HTTP routes on a free port
-                # (None would still take 8787, clashing with a user's cluster).
-                host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-                local_directory=self._folder("dask"))
+            cluster = _local_cluster(shape, self._folder("dask"))
             try:
                 client = Client(cluster, set_as_default=False)
             except BaseException:

@@ -197,8 +197,9 @@ def synthetic_result(medians=None, estimator_repr="Pipeline(...)", steps=True,
 class OnDaskWorker(ClassifierMixin, BaseEstimator):
     """A decision tree that raises, or hangs, when fitted on a dask worker.
 
-    ``behaviour`` is "ok", "raise" or "hang"; anywhere but a dask worker it
-    is a plain decision tree.
+    ``behaviour`` is "ok", "raise" or "hang"; or "interrupt": a Ctrl-C
+    (``KeyboardInterrupt``) in the calling process when it is fitted under
+    joblib's dask backend. Anywhere else it is a plain decision tree.
     """
 
     def __init__(self, behaviour="ok", max_depth=None):
@@ -221,6 +222,9 @@ class OnDaskWorker(ClassifierMixin, BaseEstimator):
             raise RuntimeError("this estimator refuses to run on a dask worker")
         if on_worker and self.behaviour == "hang":
             time.sleep(600)
+        backend, _ = joblib.parallel.get_active_backend()
+        if self.behaviour == "interrupt" and "Dask" in type(backend).__name__:
+            raise KeyboardInterrupt
         self.tree_ = DecisionTreeClassifier(max_depth=self.max_depth,
                                             random_state=0).fit(X, y)
         self.classes_ = self.tree_.classes_

@@ -36,3 +36,22 @@ def _frozen_heap():
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+@pytest.fixture
+def private_tmpdir(tmp_path_factory, monkeypatch):
+    """An empty temporary folder of this test's own, as this process's and its
+    children's ``TMPDIR``: a check that nothing is left behind then looks at
+    a folder the test controls, and fails on a machine where earlier runs
+    left files exactly as it does on a fresh one (a listing of the shared
+    ``/tmp`` cannot tell a leak from a leftover with the same name)."""
+    import multiprocessing.util
+    import tempfile
+
+    # This process's own multiprocessing folder (made once, removed at exit)
+    # is made where it would have been, not counted as the test's.
+    multiprocessing.util.get_temp_dir()
+    path = tmp_path_factory.mktemp("tmpdir")
+    monkeypatch.setenv("TMPDIR", str(path))
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -60,8 +59,13 @@ def _ours(name):
     return any(tag in name for tag in ("sktune", "dask", "ray"))
 
 
-def _leftovers(before, allowed_threads=()):
-    """What exists now that did not before: processes, threads, files."""
+def _leftovers(before, tmpdir, allowed_threads=()):
+    """What exists now that did not before: processes, threads, files.
+
+    ``tmpdir`` is the test's private temporary folder: every entry in it
+    counts. /dev/shm is shared with the machine, so only new names that
+    sktune's engines or workers could have made count there.
+    """
     deadline = time.monotonic() + 15  # killed children are reaped asynchronously
     while True:
         children = [p for p in psutil.Process().children(recursive=True)
@@ -70,23 +74,32 @@ def _leftovers(before, allowed_threads=()):
         threads = [t.name for t in threading.enumerate()
                    if t.ident not in before["threads"]
                    and not t.name.startswith(allowed_threads)]
-        files = sorted((set(os.listdir("/dev/shm")) | set(os.listdir(tempfile.gettempdir())))
-                       - before["files"])
-        files = [f for f in files if _ours(f)]
+        files = sorted(f"/dev/shm/{f}" for f in set(os.listdir("/dev/shm")) - before["shm"]
+                       if _ours(f))
+        files += sorted(str(p) for p in tmpdir.iterdir())
         if not (children or threads or files) or time.monotonic() > deadline:
             return {"children": [(p.pid, " ".join(p.cmdline())[:150]) for p in children],
                     "threads": threads, "files": files}
         time.sleep(0.25)
 
 
-@contextlib.contextmanager
-def nothing_left_behind(allowed_threads=()):
-    before = {"children": {p.pid for p in psutil.Process().children(recursive=True)},
-              "threads": {t.ident for t in threading.enumerate()},
-              "files": set(os.listdir("/dev/shm")) | set(os.listdir(tempfile.gettempdir()))}
-    yield
-    assert _leftovers(before, allowed_threads) == {"children": [], "threads": [],
-                                                   "files": []}
+@pytest.fixture
+def nothing_left_behind(private_tmpdir):
+    """``with nothing_left_behind(allowed_threads=...):`` checks that the block
+    leaves no process, thread or file behind, in a temporary folder of the
+    test's own (``private_tmpdir``) and in /dev/shm."""
+
+    @contextlib.contextmanager
+    def check(allowed_threads=()):
+        assert not any(private_tmpdir.iterdir())
+        before = {"children": {p.pid for p in psutil.Process().children(recursive=True)},
+                  "threads": {t.ident for t in threading.enumerate()},
+                  "shm": set(os.listdir("/dev/shm"))}
+        yield
+        assert _leftovers(before, private_tmpdir, allowed_threads) == {
+            "children": [], "threads": [], "files": []}
+
+    return check
 
 
 def _index(result, **fields):
@@ -175,7 +188,7 @@ def test_engine_not_installed_is_one_line(monkeypatch):
 
 # -- sktune's own LocalCluster ----------------------------------------------------
 @pytest.mark.parametrize("kind", ["forest", "grid_search"])
-def test_dask_results_equal_loky(data, kind):
+def test_dask_results_equal_loky(data, kind, nothing_left_behind):
     # Check that a RandomForest and a GridSearchCV profiled on local dask
     # clusters (2 worker processes, and 1 process of 2 threads) give the
     # same output as on loky, and that nothing is left behind.
@@ -201,7 +214,7 @@ def test_dask_results_equal_loky(data, kind):
     assert len(overhead) == 2 and all("than n_jobs=2 on loky (" in n for n in overhead)
 
 
-def test_dask_failing_trial_in_process_leaves_nothing(data):
+def test_dask_failing_trial_in_process_leaves_nothing(data, nothing_left_behind):
     # Check that a configuration failing on the dask workers is recorded as
     # failed, never recommended, and that the clusters sktune started in
     # this process are closed.
@@ -222,7 +235,7 @@ def test_dask_failing_trial_in_process_leaves_nothing(data):
     assert result.best.backend != "dask"
 
 
-def test_dask_hanging_trial_is_killed_with_its_cluster(data, monkeypatch):
+def test_dask_hanging_trial_is_killed_with_its_cluster(data, monkeypatch, nothing_left_behind):
     # Check that a trial hanging on a dask worker ends as a timeout, and that
     # the worker process is killed with the cluster it started.
     monkeypatch.setattr(engines, "cluster_shapes", lambda usable: [(2, 1)])
@@ -237,11 +250,29 @@ def test_dask_hanging_trial_is_killed_with_its_cluster(data, monkeypatch):
     assert result.search["worker_restarts"] == 1
 
 
+def test_dask_ctrl_c_in_process_closes_the_clusters(data, nothing_left_behind):
+    # Check that a Ctrl-C during a dask trial in this process returns what was
+    # measured and closes the cluster sktune started, scratch folder included.
+    X, y = data
+    with nothing_left_behind(allowed_threads=_DISTRIBUTED_OWN_THREADS):
+        with pytest.warns(sktune.SktuneWarning, match="interrupted"):
+            result = sktune.profile(OnDaskWorker("interrupt"), X, y, engines=["dask"],
+                                    isolation="none", budget=2, wisdom=False,
+                                    space=ConfigSpace())
+    assert result.search["interrupted"]
+    assert result.best == Config()
+
+
 # -- the user's Client ------------------------------------------------------------
 @pytest.fixture(scope="module")
-def user_client():
+def user_client(tmp_path_factory):
+    # The user's cluster writes its scratch space into a folder of the
+    # test's, not into the machine's temporary folder.
+    scratch = str(tmp_path_factory.mktemp("user-cluster"))
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                       local_directory=scratch,
+                                       scheduler_kwargs={"local_directory": scratch})
     client = distributed.Client(cluster, set_as_default=False)
     yield client
     client.close()
@@ -282,7 +313,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def test_client_errors_before_any_timing(data, monkeypatch):
+def test_client_errors_before_any_timing(data, monkeypatch, tmp_path):
     # Check the errors for a client that cannot be profiled: raised before
     # any timing, each naming what is wrong.
     X, y = data
@@ -299,7 +330,8 @@ def test_client_errors_before_any_timing(data, monkeypatch):
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
          "--port", str(port), "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "DASK_TEMPORARY_DIRECTORY": str(tmp_path)})
     try:
         client = distributed.Client(f"tcp://127.0.0.1:{port}", timeout=30,
                                     set_as_default=False)
@@ -320,13 +352,14 @@ def test_client_errors_before_any_timing(data, monkeypatch):
         scheduler.wait()
     # A cluster inside this process cannot be reached from sktune's worker.
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
-                            dashboard_address="127.0.0.1:0",
+                            dashboard_address="127.0.0.1:0", local_directory=str(tmp_path),
+                            scheduler_kwargs={"local_directory": str(tmp_path)},
                             set_as_default=False) as inproc:
         with pytest.raises(InvalidParameterError, match="isolation='none'"):
             sktune.profile(forest, X, y, client=inproc)
 
 
-def test_config_apply_starts_and_closes_a_cluster(data):
+def test_config_apply_starts_and_closes_a_cluster(data, nothing_left_behind):
     # Check that Config.apply() with a cluster shape runs the user's own code
     # on a local dask cluster, and closes it on exit, also on an error.
     X, y = data
@@ -345,7 +378,7 @@ def test_config_apply_starts_and_closes_a_cluster(data):
 
 
 # -- ray --------------------------------------------------------------------------
-def test_ray_runs_only_in_the_worker_process(data):
+def test_ray_runs_only_in_the_worker_process(data, nothing_left_behind):
     # Check that ray trials run in sktune's worker process, with a local ray
     # started and stopped there: joblib is not patched here, ray is not even
     # imported here, and nothing is left behind.

@@ -31,14 +31,25 @@ def test_examples_all_have_an_expected_phrase():
     assert sorted(EXPECTED) == [p.name for p in SCRIPTS]
 
 
+#: What an example's own code (not sktune) leaves in the temporary folder:
+#: the user's LocalCluster of distributed_engines.py keeps dask's default
+#: scratch space there, as any user's cluster does.
+USERS_OWN_FILES = {"distributed_engines.py": {"dask-scratch-space"}}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_example_runs_in_small_mode(script, tmp_path):
-    # Check that the example runs end to end on small data and shows its answer.
-    # It runs in tmp_path, so files it writes (examples_output/) land there.
-    env = dict(os.environ, SKTUNE_EXAMPLES_SMALL="1")
+    # Check that the example runs end to end on small data, shows its answer
+    # and leaves nothing of sktune's in its temporary folder. It runs in
+    # tmp_path, so files it writes (examples_output/) land there.
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, SKTUNE_EXAMPLES_SMALL="1", TMPDIR=str(tmpdir))
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Recommendation:" in proc.stdout
     assert EXPECTED[script.name] in proc.stdout
+    left = {p.name for p in tmpdir.iterdir()} - USERS_OWN_FILES.get(script.name, set())
+    assert left == set()

@@ -46,13 +46,15 @@ def _data_folders():
 
 
 @pytest.fixture
-def leaves_nothing_behind():
-    """Check that no child process or data folder outlives the test."""
+def leaves_nothing_behind(private_tmpdir):
+    """Check that no child process, data folder or temporary file outlives the
+    test (in a temporary folder of the test's own, and in /dev/shm)."""
     me = psutil.Process()
     children, folders = set(me.children(recursive=True)), _data_folders()
     yield
     assert set(me.children(recursive=True)) <= children
     assert _data_folders() <= folders
+    assert sorted(private_tmpdir.iterdir()) == []
 
 
 def _status(result, config):

@@ -33,15 +33,22 @@ pytestmark = [
 
 
 @pytest.fixture
-def driver():
+def driver(tmp_path_factory):
     webdriver = pytest.importorskip(
         "selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    # A profile folder of the test's own (not one left in the temporary
+    # folder by an earlier run), and no background connections: this
+    # machine's network is closed.
+    profile_dir = tmp_path_factory.mktemp("chromium-profile")
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", f"--window-size={WIDTH},{HEIGHT}"):
+                "--disable-dev-shm-usage", f"--window-size={WIDTH},{HEIGHT}",
+                f"--user-data-dir={profile_dir}", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER),
