@@ -150,7 +150,12 @@ def _race(runner, strategy, candidates, state, bar, rng, started, name):
             bar.update(str(candidates[index]), state.rounds, _now() - started)
             record = runner.visit(index, state.rounds,
                                   limit=strategy.time_limit(state, index))
-            if record is not None:
+            # A failure or a cut-off is known to the strategy at once, not
+            # one round later: the next time limit of this round must not
+            # use the earlier timings of a candidate that just failed.
+            state.failed = set(runner.failed)
+            state.cut_off = set(runner.cut_off)
+            if record is not None:  # runners return successful timed repeats only
                 state.timings[index].append(record["wall_s"])
         if 0 in runner.failed:
             raise WorkloadError(

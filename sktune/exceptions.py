@@ -13,6 +13,7 @@ __all__ = [
     "EngineNotAvailableError",
     "ProfilerError",
     "CompileError",
+    "SearchStateError",
     "SktuneWarning",
 ]
 
@@ -66,6 +67,15 @@ class CompileError(SktuneError, RuntimeError):
 
     The message carries the compiler's own diagnostics, with the source
     lines they point at.
+    """
+
+
+class SearchStateError(SktuneError, ValueError):
+    """A search strategy was handed a state that no profiling run can produce.
+
+    A bug in sktune or in a plug-in (a runner that returned a failed run as
+    a timing, say), named as such instead of surfacing as a NumPy error
+    deep inside a median.
     """
 
 

@@ -34,6 +34,7 @@ import tempfile
 import time
 
 from .exceptions import SktuneError
+from .runner import timed_record
 
 logger = logging.getLogger("sktune")
 
@@ -401,10 +402,10 @@ class IsolatedRunner:
         """
         if index in self.failed or index in self.cut_off:
             return None
-        value = self._call("visit", index, round_, index=index, round_=round_, limit=limit)
-        if isinstance(value, dict) and value.get("phase") == "cutoff":
-            return None
-        return value if isinstance(value, dict) and value.get("phase") == "timed" else None
+        # A run lost in the timed phase (the worker died, or overran the
+        # time limit) comes back as a failed "timed" record: never a timing.
+        return timed_record(
+            self._call("visit", index, round_, index=index, round_=round_, limit=limit))
 
     def extra(self, index, profilers):
         """One untimed run of ``index`` under costly ``profilers``, in the worker."""

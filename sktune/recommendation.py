@@ -36,8 +36,11 @@ class CandidateStats:
     index : int
         Position in the result's candidates (0 is the baseline).
     config : Config
-    wall, cpu : tuple of float
+    wall : tuple of float
         Timed repeats, seconds.
+    cpu : tuple of float or None
+        CPU seconds of the same repeats, in the same order; None where the
+        "cpu" profiler did not measure one.
     status : {"ok", "failed", "differs", "cut off", "too few repeats"}
         "failed" covers a raise, a crash of the worker process and a
         timeout; "cut off" a timed repeat stopped for being far slower than
@@ -73,9 +76,8 @@ class CandidateStats:
     @property
     def busy_cores(self):
         """Median CPU time over wall time: cores kept busy on average."""
-        if not self.cpu or not self.wall:
-            return None
-        return float(np.median(np.asarray(self.cpu) / np.asarray(self.wall)))
+        ratios = [c / w for c, w in zip(self.cpu, self.wall) if c is not None and w > 0]
+        return float(np.median(ratios)) if ratios else None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ def candidate_stats(candidates, records, equivalence):
         equivalent, how = equivalence.get(index, (True, ""))
         if errors:
             status, detail = "failed", errors[0]
+            if timed:
+                detail += (f" (after {len(timed)} successful timed repeat"
+                           f"{'s' if len(timed) > 1 else ''}, not used)")
+            # A candidate that failed counts for nothing: its earlier timings
+            # enter no interval, median or comparison.
+            timed = []
         elif cut:
             status = "cut off"
             detail = (f"stopped after {cut[0]['wall_s']:.2f} s, far slower than the "
@@ -147,7 +155,7 @@ def candidate_stats(candidates, records, equivalence):
         stats.append(CandidateStats(
             index=index, config=config,
             wall=tuple(r["wall_s"] for r in timed),
-            cpu=tuple(r["cpu_s"] for r in timed if r.get("cpu_s") is not None),
+            cpu=tuple(r.get("cpu_s") for r in timed),
             status=status, detail=detail,
             cold_s=warmups[0]["wall_s"] if warmups else None,
             busy_threads=_median_of(timed, "busy_threads"),

@@ -17,7 +17,9 @@ configuration's fault: every started profiler is still stopped, then a
 
 import gc
 import logging
+import math
 import warnings
+from numbers import Real
 
 from ._apply import apply_config
 from ._compat import loky_executor_state
@@ -72,6 +74,24 @@ def _stop(profiler):
             f"The {profiler.name!r} profiler ({type(profiler).__name__}) must "
             f"return a dict of its own fields from stop(). Got {got} instead.")
     return fields
+
+
+def timed_record(record):
+    """What a runner's ``visit`` returns for ``record``: the one rule.
+
+    ``record`` itself if it is a successful timed repeat (phase "timed",
+    no error, a finite wall time), else None: a run that raised, crashed
+    its worker, overran its time limit, was cut off or restarted the pool
+    during the timing is never a timing. Both runners return through this,
+    so the search can append whatever they return.
+    """
+    if not isinstance(record, dict) or record.get("phase") != "timed" or record.get("error"):
+        return None
+    seconds = record.get("wall_s")
+    if isinstance(seconds, bool) or not isinstance(seconds, Real) \
+            or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return record
 
 
 def pool_user(may_use_loky):
@@ -210,7 +230,7 @@ class Runner:
             if record["error"] or not record["cold"]:
                 break
             record["phase"] = "warmup"  # the pool restarted inside the timing
-        return None if record["error"] or record["phase"] != "timed" else record
+        return timed_record(record)
 
     def extra(self, index, profilers):
         """One untimed run of candidate ``index`` under costly ``profilers``.

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._stats import ratio_interval
 from ._validation import invalid_choice
-from .exceptions import InvalidParameterError
+from .exceptions import InvalidParameterError, SearchStateError
 
 #: No statistic is computed on fewer timed repeats than this.
 MIN_REPEATS = 3
@@ -117,6 +117,35 @@ class SearchState:
     elapsed: float = 0.0
     rounds: int = 0
 
+    def check(self):
+        """Raise :class:`~sktune.exceptions.SearchStateError` unless every
+        timing is a finite, non-negative number of seconds.
+
+        A runner hands the search only successful timed repeats (see
+        :func:`sktune.runner.timed_record`); anything else reaching here is
+        a bug, named as one before any statistic is computed on it.
+        """
+        for index, times in self.timings.items():
+            for repeat, seconds in enumerate(times):
+                if (isinstance(seconds, bool) or not isinstance(seconds, Real)
+                        or not math.isfinite(seconds) or seconds < 0):
+                    raise SearchStateError(
+                        f"SearchState.timings[{index}][{repeat}] is {seconds!r}: a "
+                        "search strategy sees only the wall times (finite seconds) of "
+                        "successful timed repeats. A failed run was passed on as a "
+                        "timing; this is a bug in sktune or in a runner plug-in.")
+
+    def timed(self, exclude=()):
+        """``{index: timings}`` of every candidate with timings that has not
+        failed or been cut off, nor is in ``exclude``: the only timings any
+        statistic of a strategy may use. A candidate that failed after some
+        successful repeats is out at once: its earlier timings count for
+        no interval and no cut-off."""
+        self.check()
+        return {i: times for i, times in self.timings.items()
+                if times and i not in self.failed and i not in self.cut_off
+                and i not in exclude}
+
 
 class SearchStrategy(ABC):
     """Decides the candidates of the next round, or that the search is over."""
@@ -167,6 +196,7 @@ class ExhaustiveSearch(SearchStrategy):
         self.seconds = seconds
 
     def next_round(self, state):
+        state.check()
         if state.rounds >= self.repeats:
             self.stop_reason = f"reached {self.repeats} repeats"
             return None
@@ -230,14 +260,15 @@ class RacingSearch(SearchStrategy):
         return super()._active(state, self.dropped if dropped is None else dropped)
 
     def _fastest(self, state, active):
-        return min((i for i in active if state.timings[i]),
-                   key=lambda i: np.median(state.timings[i]))
+        timed = state.timed()
+        return min((i for i in active if i in timed), key=lambda i: np.median(timed[i]))
 
     def _slower(self, state, i, best):
         """Interval of candidate i's time over the best's (above 1 is slower)."""
         return ratio_interval(state.timings[i], state.timings[best], seed=self.seed)
 
     def next_round(self, state):
+        state.check()
         active = self._active(state)
         if state.rounds >= self.max_repeats:
             self.stop_reason = f"reached {self.max_repeats} repeats"
@@ -278,8 +309,7 @@ class RacingSearch(SearchStrategy):
         """
         if index == 0 or not math.isfinite(self.cutoff_factor):
             return None
-        medians = [float(np.median(t)) for i, t in state.timings.items()
-                   if t and i not in state.failed]
+        medians = [float(np.median(t)) for t in state.timed().values()]
         if not medians:
             return None
         best = min(medians)

@@ -68,20 +68,28 @@ class CostlyEstimator(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
+#: Fits per (token, backend name) in this process, for MisbehavingEstimator(after=).
+_FITS = {}
+
+
 class MisbehavingEstimator(ClassifierMixin, BaseEstimator):
     """Misbehaves under chosen joblib backends, for the isolated runner's tests.
 
     ``behaviour`` maps a backend name ("threading", "loky"..., the active
     backend during fit, or "sequential" when the effective n_jobs is 1) to
     "hang" (sleeps for an hour), "segfault" (SIGSEGV to itself), "exit"
-    (``os._exit(3)``) or a number of seconds to sleep; otherwise fit sleeps
-    ``seconds``.
+    (``os._exit(3)``), "raise" (a RuntimeError) or a number of seconds to
+    sleep; otherwise fit sleeps ``seconds``. With ``after=k`` it behaves
+    well for the first ``k`` fits under that backend in this process (the
+    count is kept per ``token``, so tests do not share it).
     """
 
-    def __init__(self, n_jobs=None, behaviour=None, seconds=0.01):
+    def __init__(self, n_jobs=None, behaviour=None, seconds=0.01, after=0, token=None):
         self.n_jobs = n_jobs
         self.behaviour = behaviour
         self.seconds = seconds
+        self.after = after
+        self.token = token
 
     def fit(self, X, y=None):
         import os
@@ -98,6 +106,12 @@ class MisbehavingEstimator(ClassifierMixin, BaseEstimator):
         name = next((k for k, cls in kinds.items() if isinstance(backend, cls)),
                     "other") if parallel else "sequential"
         action = (self.behaviour or {}).get(name, self.seconds)
+        key = (self.token, name)
+        _FITS[key] = _FITS.get(key, 0) + 1
+        if _FITS[key] <= self.after:
+            action = self.seconds
+        if action == "raise":
+            raise RuntimeError(f"misbehaving under {name}")
         if action == "hang":
             time.sleep(3600)
         elif action == "segfault":

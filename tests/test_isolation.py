@@ -91,6 +91,78 @@ def test_exit_in_a_worker_is_a_failure_with_its_status(data, leaves_nothing_behi
     assert status == "failed" and "exited with status 3" in detail
 
 
+#: The baseline, a well-behaved candidate (n_jobs=2 on joblib's default
+#: backend) and one that misbehaves (n_jobs=2 on threading), in this order.
+FAIL_SPACE = ConfigSpace(n_jobs=[2], backend=[None, "threading"])
+BAD = Config(n_jobs=2, backend="threading")
+#: The round in which the bad candidate misbehaves: its warm-up and its
+#: timed repeats of rounds 0 and 1 go well (3 fits), the fourth fit fails.
+FAIL_ROUND = 2
+
+
+def _seed_per_position(n_candidates=3):
+    """A ``random_state`` for each position of the last candidate in round
+    FAIL_ROUND, as profile shuffles its rounds (checked against the records)."""
+    seeds = {}
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        for _ in range(FAIL_ROUND + 1):
+            order = list(range(n_candidates))
+            rng.shuffle(order)
+        seeds.setdefault(order.index(n_candidates - 1), seed)
+    return [seeds[position] for position in range(n_candidates)]
+
+
+class _LimitSpy(RacingSearch):
+    """Racing over exactly FAIL_ROUND + 1 rounds that notes what each time limit saw."""
+
+    def __init__(self):
+        super().__init__(FAIL_ROUND + 1, FAIL_ROUND + 1)
+        self.seen = []
+
+    def time_limit(self, state, index):
+        self.seen.append((index, set(state.failed), set(state.timed())))
+        return super().time_limit(state, index)
+
+
+@pytest.mark.parametrize("isolation, behaviour, cause", [
+    ("process", "segfault", "killed by SIGSEGV"),
+    ("process", "exit", "exited with status 3"),
+    ("process", "hang", "Timeout: no result after 2 s"),
+    ("none", "raise", "RuntimeError: misbehaving under threading"),
+])
+def test_failure_on_a_timed_repeat_in_any_position_of_the_round(
+        data, leaves_nothing_behind, isolation, behaviour, cause):
+    # Check that a candidate crashing, exiting, hanging or raising on its third
+    # timed repeat, after two successful ones, wherever it comes in the round,
+    # is recorded as failed with its cause and never recommended, and that
+    # its earlier timings enter no interval and no later cut-off.
+    X, y = data
+    bad_index = 2
+    for position, seed in enumerate(_seed_per_position()):
+        est = MisbehavingEstimator(behaviour={"threading": behaviour}, after=3,
+                                   token=f"{behaviour}-{position}")
+        spy = _LimitSpy()
+        result = sktune.profile(est, X, y, space=FAIL_SPACE, strategy=spy, wisdom=False,
+                                isolation=isolation, random_state=seed,
+                                timeout=2 if behaviour == "hang" else "auto")
+        assert result.candidates[bad_index] == BAD
+        in_round = [r["config"] for r in result.records
+                    if r["round"] == FAIL_ROUND and r["phase"] != "warmup"]
+        assert in_round.index(bad_index) == position, (seed, in_round)
+        status, detail = _status(result, BAD)
+        assert status == "failed" and cause in detail, detail
+        assert "after 2 successful timed repeats, not used" in detail
+        assert result.best != BAD
+        assert [_status(result, c)[0] for c in result.candidates[:2]] == ["ok", "ok"]
+        row = result.summary().set_index("config").loc[str(BAD)]
+        assert row["n_repeats"] == 0 and np.isnan(row["speedup"])
+        # Every time limit after the failure knew of it, and left its timings out.
+        first_after = FAIL_ROUND * len(result.candidates) + position + 1
+        for index, failed, timed in spy.seen[first_after:]:
+            assert bad_index in failed and bad_index not in timed
+
+
 def test_far_slower_trial_is_cut_off(data, leaves_nothing_behind):
     # Check that a timed repeat taking far longer than the best is stopped
     # and the candidate is marked "cut off", not failed, and not recommended.

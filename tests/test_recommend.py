@@ -196,3 +196,30 @@ def test_profiler_figures_are_unknown_when_most_repeats_could_not_measure(values
 
     records = [{"busy_threads": v} for v in values] + [{"wall_s": 1.0}]  # no threads profiler
     assert _median_of(records, "busy_threads") == expected
+
+
+def _record(index, wall, phase="timed", error=None, cpu=None):
+    return {"config": index, "phase": phase, "round": 0, "wall_s": wall, "cpu_s": cpu,
+            "error": error, "cold": False, "warnings": []}
+
+
+def test_candidate_stats_of_a_failed_candidate_hold_no_timing():
+    # Check that a candidate failing after successful timed repeats keeps none
+    # of them: its median is unknown and the detail says what was dropped.
+    records = [_record(0, 1.0), _record(0, 1.1), _record(0, 0.9),
+               _record(1, 0.5), _record(1, 0.5),
+               _record(1, None, error="WorkerCrashed: the worker process died")]
+    base, failed = candidate_stats([BASE, THREADS], records, {})
+    assert base.status == "ok" and len(base.wall) == 3
+    assert failed.status == "failed" and failed.wall == () and math.isnan(failed.median)
+    assert failed.detail == ("WorkerCrashed: the worker process died (after 2 successful "
+                             "timed repeats, not used)")
+
+
+def test_candidate_stats_busy_cores_pairs_cpu_with_wall():
+    # Check that repeats without a CPU time are left out of busy_cores, not
+    # misaligned with the wall times of the others.
+    records = [_record(0, 1.0, cpu=2.0), _record(0, 2.0), _record(0, 1.0, cpu=1.0)]
+    stats, = candidate_stats([BASE], records, {})
+    assert stats.busy_cores == pytest.approx(1.5)
+    assert candidate_stats([BASE], [_record(0, 1.0)] * 3, {})[0].busy_cores is None

@@ -114,3 +114,17 @@ def test_wall_profiler_uses_injected_clock():
     profiler.start()
     clock.advance(1.25)
     assert profiler.stop() == {"wall_s": 1.25}
+
+
+def test_timed_record_is_the_one_rule_for_what_visit_returns():
+    # Check that only a successful timed repeat with a finite wall time is a
+    # timing: a lost, failed, cut-off or re-labelled run is not.
+    from sktune.runner import timed_record
+
+    good = {"config": 1, "phase": "timed", "wall_s": 0.5, "error": None}
+    assert timed_record(good) is good
+    for bad in ({**good, "wall_s": None, "error": "WorkerCrashed: the worker died"},
+                {**good, "error": "RuntimeError: boom"}, {**good, "phase": "cutoff"},
+                {**good, "phase": "warmup"}, {**good, "wall_s": float("nan")},
+                {**good, "wall_s": None}, None):
+        assert timed_record(bad) is None

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sktune.exceptions import InvalidParameterError
+from sktune.exceptions import InvalidParameterError, SearchStateError
 from sktune.search import (CUTOFF_MIN_S, ExhaustiveSearch, RacingSearch, SearchState,
                            SearchStrategy, make_strategy, resolve_budget)
 
@@ -165,3 +165,25 @@ def test_estimate_budget_has_the_lowest_rank():
              ("estimate", "quick", "measure", "exhaustive")}
     assert list(ranks.values()) == sorted(ranks.values()) == [0, 1, 2, 3]
     assert resolve_budget(30)["rank"] == ranks["measure"]
+
+
+def test_time_limit_on_a_failed_run_given_as_timing_names_the_state():
+    # Check the regression of issue 20: a failed run (None) among the timings
+    # raises an error naming the impossible state, not NumPy's TypeError.
+    state = SearchState(3, timings={0: [0.1, 0.1], 1: [0.2, None], 2: [0.1]})
+    with pytest.raises(SearchStateError, match=r"timings\[1\]\[1\] is None"):
+        RacingSearch(3, 5).time_limit(state, 2)
+    for strategy in (RacingSearch(3, 5), ExhaustiveSearch(5)):
+        with pytest.raises(SearchStateError, match="successful timed repeats"):
+            strategy.next_round(_state({0: [0.1], 1: [float("nan")]}, 1))
+
+
+def test_time_limit_and_fastest_ignore_a_failed_candidates_timings():
+    # Check that a candidate that failed after fast repeats counts for neither
+    # the cut-off nor the best: its timings are out as soon as it failed.
+    strategy = RacingSearch(3, 8, cutoff_factor=4.0, cutoff_min_s=0.0)
+    timings = {0: [2.0, 2.1, 1.9], 1: [0.1, 0.1], 2: [1.0, 1.0, 1.0]}
+    assert strategy.time_limit(_state(timings, 2), 2) == pytest.approx(0.4)
+    assert strategy.time_limit(_state(timings, 2, failed={1}), 2) == pytest.approx(4.0)
+    assert strategy.time_limit(_state(timings, 2, cut_off={1}), 2) == pytest.approx(4.0)
+    assert strategy._fastest(_state(timings, 3, failed={1}), [0, 2]) == 2
