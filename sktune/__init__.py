@@ -7,7 +7,7 @@
 ...     result.best.configure(pipeline).fit(X, y)
 """
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 # The main entry point and its result.
 from ._profile import profile, recommend

@@ -15,7 +15,7 @@ import types
 
 import numpy as np
 
-from .profilers.steps import iter_steps
+from ._estimators import iter_estimators
 
 #: How the root of the estimator (step path "") is shown.
 ROOT = "(root)"
@@ -65,7 +65,7 @@ def describe_steps(estimator):
         Keyed by step path (``""`` for the root): ``{"class": ..., "advice": ...}``.
     """
     return {path: {"class": type(step).__name__, "advice": _advice(step)}
-            for path, step in iter_steps(estimator)}
+            for path, step in iter_estimators(estimator)}
 
 
 def steps_frame(result):

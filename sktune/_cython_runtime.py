@@ -4,7 +4,7 @@
 compiler on the user's machine, and only because the user asked for it
 (PITFALLS.md checklist 32): nothing here compiles at import time. The build
 runs in a subprocess, so the user's process gets no setuptools state or
-output; the extension lands in ``sktune._cache.cache_dir("cython")`` under a
+output; the extension lands in ``sktune._files.cache_dir("cython")`` under a
 hash of everything that changes the binary, and any later process (a loky
 worker, the next session) loads it from there without compiling.
 """
@@ -37,7 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cache import cache_dir
+from ._files import cache_dir
 from ._validation import validate_params
 from .exceptions import (
     CompileError,

@@ -5,21 +5,8 @@ interval), then what was left out and why. Reporters for HTML and Markdown
 build on the same summary table.
 """
 
-import math
-
-
-def _seconds(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if value >= 1:
-        return f"{value:.2f} s"
-    return f"{value * 1000:.1f} ms"
-
-
-def _bytes(value):
-    if _isnan(value):
-        return "-"
-    return f"{value / 1024**3:.2f} GiB" if value >= 1024**3 else f"{value / 1024**2:.0f} MiB"
+from ._units import exact_size, memory, seconds
+from ._units import is_missing as _isnan
 
 
 #: Rows of the step table shown by print(result); result.steps has them all.
@@ -41,7 +28,7 @@ def _steps_lines(result, rec):
              f"    {'step':<44} {'method':<14} {'calls':>6} {'self':>9} {'share':>6}"]
     for row in mine.head(_STEP_ROWS).itertuples():
         lines.append(f"    {row.step:<44} {row.method:<14} {row.calls:>6.0f} "
-                     f"{_seconds(row.self_seconds):>9} {row.share:>6.0%}")
+                     f"{seconds(row.self_seconds):>9} {row.share:>6.0%}")
     if len(mine) > _STEP_ROWS:
         lines.append(f"    ... {len(mine) - _STEP_ROWS} more rows in result.steps")
     slow = slowest_step(result, index, frame)
@@ -146,10 +133,10 @@ def format_result(result):
         busy = f"{row.busy_cores:.1f}" if not _isnan(row.busy_cores) else "-"
         threads = f"{row.busy_threads:.0f}" if not _isnan(row.busy_threads) else "-"
         status = row.status if row.status == "ok" else f"{row.status}: {row.detail}"
-        lines.append(f"  {mark} {row.config:<{width}} {_seconds(row.median_s):>9} "
-                     f"{speed:>20} {busy:>5} {threads:>4} {_bytes(row.peak_bytes):>9} "
-                     f"{_bytes(row.extra_bytes):>9} "
-                     f"{_seconds(row.cold_s):>9}  {status}")
+        lines.append(f"  {mark} {row.config:<{width}} {seconds(row.median_s):>9} "
+                     f"{speed:>20} {busy:>5} {threads:>4} {memory(row.peak_bytes):>9} "
+                     f"{memory(row.extra_bytes):>9} "
+                     f"{seconds(row.cold_s):>9}  {status}")
     if result.excluded:
         lines += ["", "Not run:"]
         lines += [f"  - {config}: {reason}" for config, reason in result.excluded]
@@ -176,13 +163,6 @@ def format_result(result):
     return "\n".join(lines)
 
 
-def _format_bytes(n_bytes):
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n_bytes >= size and n_bytes % size == 0:
-            return f"{n_bytes // size} {unit}"
-    return f"{n_bytes} B"
-
-
 def _wrap_items(items, width=64):
     """Join ``items`` with commas into lines of about ``width``, never inside one."""
     lines = [items[0]]
@@ -200,10 +180,6 @@ def _short_path(path):
         return "-"
     parts = str(path).replace("\\", "/").split("/")
     return path if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
-
-
-def _isnan(value):
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def gil_state(machine):
@@ -241,7 +217,7 @@ def format_machine(machine):
     """Return the multi-line text shown by ``sktune info``."""
     quota = "none" if machine.cgroup_quota is None else f"{machine.cgroup_quota:g}"
     affinity = "unknown" if machine.affinity_cores is None else machine.affinity_cores
-    caches = ", ".join(f"{k} {_format_bytes(v)}" for k, v in machine.caches.items())
+    caches = ", ".join(f"{k} {exact_size(v)}" for k, v in machine.caches.items())
     versions = [f"{k} {v}" for k, v in machine.versions.items()
                 if k != "python" and v is not None]
     missing = [k for k, v in machine.versions.items() if v is None]

@@ -18,6 +18,7 @@ with the first oneDAL call and stay for the life of the process.
 import dataclasses
 import functools
 
+from ._estimators import iter_estimators
 from .exceptions import EngineNotAvailableError, InvalidConfigError
 from .space import Config
 
@@ -109,11 +110,10 @@ def find_intelex_steps(estimator):
         estimator itself) to put in ``Config.intelex_steps``. Empty when
         scikit-learn-intelex is not installed.
     """
-    from ._substitutes import _steps
-
     if why_unavailable() is not None:
         return []
-    return [path for path, step in _steps(estimator) if _intelex_class(step) is not None]
+    return [path for path, step in iter_estimators(estimator)
+            if _intelex_class(step) is not None]
 
 
 def substitute_one(step):

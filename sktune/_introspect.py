@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._estimators import iter_estimators, join
+
 # joblib call sites and the hint they pass (PITFALLS.md section 1.2).
 _JOBLIB_THREADS = {
     "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
@@ -97,7 +99,6 @@ _SERIAL = {
 _NJOBS_NOOP = {
     "LogisticRegression": "deprecated in scikit-learn 1.8 and has no effect",
 }
-_SKLEARN_PARAMS_NOT_ESTIMATORS = {"param_grid", "param_distributions"}
 
 
 @dataclass(frozen=True)
@@ -135,28 +136,6 @@ class Layers:
         return bool(self.n_jobs_params)
 
 
-def iter_estimators(estimator):
-    """Yield ``(path, estimator)`` for an estimator and every one nested in it.
-
-    ``path`` is the ``set_params`` prefix: ``""`` for the top level, then
-    ``"columntransformer__num"`` and so on. Strings such as ``"passthrough"``
-    and estimators inside search grids are skipped.
-    """
-    yield "", estimator
-    if not hasattr(estimator, "get_params"):
-        return
-    for key, value in estimator.get_params(deep=True).items():
-        name = key.rsplit("__", 1)[-1]
-        if name in _SKLEARN_PARAMS_NOT_ESTIMATORS or isinstance(value, type):
-            continue
-        if hasattr(value, "get_params") and hasattr(value, "fit"):
-            yield key, value
-
-
-def _prefix(path, name):
-    return f"{path}__{name}" if path else name
-
-
 def _pdr_usable(X):
     """Whether scikit-learn's OpenMP neighbour search accepts this X."""
     from ._compat import pdr_usable
@@ -184,7 +163,7 @@ def _classify(path, est, X, y, task, layers):
     cls = type(est).__name__
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
     has_n_jobs = "n_jobs" in params
-    key = _prefix(path, "n_jobs")
+    key = join(path, "n_jobs")
     where = f"{cls} at '{path}'" if path else cls
     known = cls in (_JOBLIB_THREADS | _JOBLIB_PROCESSES | _NEIGHBORS | _OPENMP
                     | _BLAS | _SERIAL | set(_NJOBS_NOOP))
@@ -289,5 +268,5 @@ def unseeded_params(estimator):
     for path, est in iter_estimators(estimator):
         params = est.get_params(deep=False)
         if "random_state" in params and params["random_state"] is None:
-            keys.append(_prefix(path, "random_state"))
+            keys.append(join(path, "random_state"))
     return keys

@@ -16,21 +16,18 @@ twin, the reference every compiled output is checked against.
 
 import ast
 import builtins
-import contextlib
 import dis
 import hashlib
 import importlib.util
 import inspect
-import os
 import sys
-import tempfile
 import textwrap
 import threading
 import types
 
 import numpy as np
 
-from ._cache import cache_dir
+from ._files import cache_dir, write_atomic
 
 _MODULES_LOCK = threading.Lock()
 _MODULES = {}  # sha -> namespace of an imported generated module
@@ -199,18 +196,6 @@ def module_source(func, kind, *, parallel):
 
 
 # -- building: one namespace of dispatchers per (func, kind, parallel) --------
-def _write_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _import_generated(source, kind, parallel, numba_version):
     """Namespace of the generated module for ``source``, written and imported once."""
     key = "\0".join([source, kind, str(parallel), numba_version])
@@ -221,7 +206,7 @@ def _import_generated(source, kind, parallel, numba_version):
             path = cache_dir("jit") / f"{name}.py"
             # Rewrite only when needed: a new mtime invalidates numba's index.
             if not path.exists() or path.read_text(encoding="utf-8") != source:
-                _write_atomic(path, source)
+                write_atomic(path, source)
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             # Numba finds a function's module by name when it loads the cache.

@@ -17,10 +17,11 @@ import warnings
 import numpy as np
 
 from .exceptions import ProfilerError, SktuneWarning, WorkloadError
-from .machine import Machine, environment_snapshot
+from .machine import Machine
 from .recommendation import candidate_stats
 from .results import ProfileResult
 from .runner import close_all
+from ._units import seconds as format_seconds
 from .search import SearchState
 from .workload import compare_outputs
 
@@ -106,15 +107,11 @@ def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, tim
                           client_address=client_address)
 
 
-def _seconds(seconds):
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
-
-
 def engine_notes(records, candidates):
     """What each distributed engine cost: starting it (from the records of the
     trials that started it, outside every timing), and its median time per
     call next to the fastest loky candidate's: the engine's overhead."""
-    notes = [f"{what} took {_seconds(seconds)}, before the first trial that needed it, "
+    notes = [f"{what} took {format_seconds(seconds)}, before the first trial that needed it, "
              "outside every timing." for record in records
              for what, seconds in record.get("engine_start") or ()]
     medians = {s.index: s.median for s in candidate_stats(candidates, records, {})
@@ -129,9 +126,9 @@ def engine_notes(records, candidates):
         if config.backend in ("dask", "ray"):
             extra = medians[index] - medians[reference]
             notes.append(
-                f"Engine overhead: {config.describe()} took {_seconds(medians[index])} per "
-                f"call, {_seconds(abs(extra))} {'more' if extra >= 0 else 'less'} than "
-                f"{candidates[reference].describe()} ({_seconds(medians[reference])}).")
+                f"Engine overhead: {config.describe()} took {format_seconds(medians[index])} per "
+                f"call, {format_seconds(abs(extra))} {'more' if extra >= 0 else 'less'} than "
+                f"{candidates[reference].describe()} ({format_seconds(medians[reference])}).")
     return notes
 
 

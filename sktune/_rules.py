@@ -13,7 +13,7 @@ reasons; confidence is never "high", since nothing was measured.
 from dataclasses import dataclass
 from numbers import Integral
 
-from ._introspect import iter_estimators
+from ._estimators import iter_estimators
 from .machine import _gil_enabled
 
 #: Below this many data cells (nnz when sparse), start-up of workers

@@ -24,6 +24,7 @@ from sklearn import preprocessing
 from sklearn.base import BaseEstimator, clone
 
 from . import transformers
+from ._estimators import iter_estimators
 from .exceptions import InvalidConfigError
 from .space import Config
 
@@ -37,15 +38,6 @@ SUBSTITUTES = {
 
 #: Rows of X the Numba probe compiles for and compares outputs on.
 _PROBE_ROWS = 16
-
-
-def _steps(estimator):
-    """``[(path, step)]`` of every estimator inside ``estimator``, itself as ""."""
-    found = [("", estimator)]
-    for path, value in estimator.get_params(deep=True).items():
-        if isinstance(value, BaseEstimator):
-            found.append((path, value))
-    return found
 
 
 def _python_function(func):
@@ -92,7 +84,7 @@ def find_substitutions(estimator, X):
     from ._jit import try_compile
 
     paths, refused, notes = [], [], []
-    for path, step in _steps(estimator):
+    for path, step in iter_estimators(estimator):
         if type(step) in SUBSTITUTES:
             paths.append(path)
         elif isinstance(step, preprocessing.FunctionTransformer) and _python_function(

@@ -16,6 +16,7 @@ from numbers import Real
 
 from ._compat import Interval
 from ._stats import ratio_interval
+from ._units import seconds
 from ._validation import validate_params
 from .recommendation import MIN_EFFECT
 
@@ -165,12 +166,6 @@ def _workload_notes(a, b, labels):
     return notes
 
 
-def _seconds(value):
-    from ._format import _seconds as seconds
-
-    return seconds(value)
-
-
 def format_comparison(comparison):
     """The text rendering of a :class:`Comparison` (what ``sktune compare`` prints).
 
@@ -212,6 +207,6 @@ def format_comparison(comparison):
         else:
             ratio = f"{row.ratio:.2f}x [{row.ratio_low:.2f}, {row.ratio_high:.2f}]"
         flag = "!" if row.change == "slower" else ("+" if row.change == "faster" else " ")
-        lines.append(f"{flag} {row.config:<{width}}  {_seconds(row.median_a_s):>10}  "
-                     f"{_seconds(row.median_b_s):>10}  {ratio:>20}  {row.change}")
+        lines.append(f"{flag} {row.config:<{width}}  {seconds(row.median_a_s):>10}  "
+                     f"{seconds(row.median_b_s):>10}  {ratio:>20}  {row.change}")
     return "\n".join(lines)

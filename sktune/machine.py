@@ -320,7 +320,9 @@ def _package_versions():
         except PackageNotFoundError:
             versions[name] = None
     if versions["sktune"] is None:  # running from a source tree
-        versions["sktune"] = getattr(sys.modules.get("sktune"), "__version__", None)
+        from ._version import __version__
+
+        versions["sktune"] = __version__
     return versions
 
 

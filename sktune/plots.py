@@ -11,7 +11,7 @@ only when a figure is drawn.
 
 import math
 
-from ._format import _seconds
+from ._units import seconds
 from ._validation import invalid_choice
 from .exceptions import InvalidParameterError
 
@@ -225,7 +225,7 @@ def _draw_threads(result, ax):
     ax.figure.colorbar(image, ax=ax, label="median time (seconds)")
     low, high = np.nanmin(grid), np.nanmax(grid)
     for (i, j), r in cells.items():
-        text = _seconds(r["median_s"])
+        text = seconds(r["median_s"])
         if not _missing(r.get("speedup")):
             text += f"\n{r['speedup']:.2f}x"
         # viridis_r is light at the fast end: dark text there, white elsewhere.

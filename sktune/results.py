@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from ._json import dumps
 from .exceptions import InvalidParameterError, SktuneWarning
 from .machine import Machine
 from .recommendation import candidate_stats, choose, estimated_recommendation
@@ -178,7 +179,7 @@ class ProfileResult:
     def steps(self):
         """Where the time goes, step by step, as a pandas DataFrame.
 
-        One row per configuration, step path (``columntransformer/num``;
+        One row per configuration, step path (its ``set_params`` prefix, ``columntransformer__num``;
         ``(root)`` for the whole estimator) and method, with medians over
         the timed repeats: ``calls``, ``seconds`` (inclusive),
         ``mean_seconds``, ``self_seconds`` and ``share`` (self time over the
@@ -327,22 +328,13 @@ class ProfileResult:
     def save(self, path):
         """Write this result as JSON to ``path``; :func:`sktune.load` reads it."""
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1, default=_json_default)
+            f.write(dumps(self.to_dict(), indent=1))
         return path
 
     def __eq__(self, other):
         if not isinstance(other, ProfileResult):
             return NotImplemented
-        return json.dumps(self.to_dict(), default=_json_default, sort_keys=True) == \
-            json.dumps(other.to_dict(), default=_json_default, sort_keys=True)
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return dumps(self.to_dict(), sort_keys=True) == dumps(other.to_dict(), sort_keys=True)
 
 
 def load(path):

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._files import file_lock, write_atomic
+from ._files import cache_root, file_lock, staged_file, write_atomic
+from ._json import dumps
+from ._version import __version__
 from ._wisdom_key import workload_key
 from .search import BUDGETS
 from .exceptions import InvalidParameterError, SktuneWarning
@@ -186,7 +188,7 @@ class WisdomStore:
     ----------
     root : str or path-like, default=None
         None means the ``wisdom`` folder of sktune's cache root
-        (``$SKTUNE_CACHE_DIR``, see ``sktune._cache``), read again at each
+        (``$SKTUNE_CACHE_DIR``, see ``sktune._files``), read again at each
         call since the environment may change in between. Folders are
         created on the first write, never by a read.
 
@@ -211,8 +213,6 @@ class WisdomStore:
         """The store's folder (not created)."""
         if self._root is not None:
             return self._root
-        from ._cache import cache_root
-
         return cache_root() / "wisdom"
 
     def _folder(self, fingerprint=None):
@@ -350,7 +350,7 @@ class WisdomStore:
         self.problems = []
         try:
             machine = result.machine
-            entry = {"wisdom_version": WISDOM_VERSION, "sktune_version": _sktune_version(),
+            entry = {"wisdom_version": WISDOM_VERSION, "sktune_version": __version__,
                      "created": _now().isoformat(),
                      "machine": fingerprint or machine.stable_fingerprint,
                      "machine_summary": {"cpu_model": machine.cpu_model,
@@ -370,18 +370,13 @@ class WisdomStore:
         """Write ``entry`` unless a better one is there; return (path, outcome)."""
         path = self._folder(entry["machine"]) / f"{_checked('key', entry['key'])}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = write_atomic(path, json.dumps(entry, default=_json_default))
-        try:
-            with self._locked():
-                old = _rank_and_time(path)
-                if old is not None and (old[0] > entry["budget_rank"]
-                                        or old == (entry["budget_rank"], entry["created"])):
-                    return path, "skipped"
-                os.replace(tmp, path)
-                return path, "added" if old is None else "replaced"
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with staged_file(path, dumps(entry)) as publish, self._locked():
+            old = _rank_and_time(path)
+            if old is not None and (old[0] > entry["budget_rank"]
+                                    or old == (entry["budget_rank"], entry["created"])):
+                return path, "skipped"
+            publish()
+            return path, "added" if old is None else "replaced"
 
     def remove(self, fingerprint: str = None, key: str = None) -> int:
         """Delete entries of one machine, one workload, both, or (no argument) all.
@@ -410,14 +405,8 @@ class WisdomStore:
         """
         data = [e.data for e in self.entries(fingerprint)]
         path = Path(path)
-        text = json.dumps({"format": "sktune-wisdom", "wisdom_version": WISDOM_VERSION,
-                           "entries": data}, default=_json_default)
-        tmp = write_atomic(path, text)
-        try:
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        write_atomic(path, dumps({"format": "sktune-wisdom",
+                                  "wisdom_version": WISDOM_VERSION, "entries": data}))
         return len(data)
 
     def import_(self, path: "str | os.PathLike") -> ImportReport:
@@ -476,15 +465,3 @@ def _checked(what, name):
     return name
 
 
-def _sktune_version():
-    from . import __version__
-
-    return __version__
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -84,8 +84,8 @@ def result():
 def test_steps_frame_names_every_step_and_shares_add_up(result):
     steps = result.steps
     base = steps[steps["config_index"] == 0]
-    assert {ROOT, "columntransformer", "columntransformer/num",
-            "columntransformer/num/standardscaler", "columntransformer/cat", "pca",
+    assert {ROOT, "columntransformer", "columntransformer__num",
+            "columntransformer__num__standardscaler", "columntransformer__cat", "pca",
             "functiontransformer", "logisticregression"} <= set(base["step"])
     # In every timed repeat, the self times of a sequential pipeline add up
     # to the measured trial time.

@@ -13,7 +13,8 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sktune._introspect import Layers, inspect_layers, iter_estimators, unseeded_params
+from sktune._estimators import iter_estimators
+from sktune._introspect import Layers, inspect_layers, unseeded_params
 
 
 class NJobsEstimator(ClassifierMixin, BaseEstimator):

@@ -18,7 +18,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sktune import Config
 from sktune.profilers import TracemallocProfiler, get_profiler
 from sktune.profilers import steps as steps_module
-from sktune.profilers.steps import StepsProfiler, iter_steps
+from sktune._estimators import iter_estimators
+from sktune.profilers.steps import StepsProfiler
 from sktune.runner import Runner
 from sktune.workload import Workload
 
@@ -64,19 +65,19 @@ def _rows(record):
     return {(r["step"], r["method"]): r for r in record["steps"]}
 
 
-def test_iter_steps_names_every_step_of_compositions():
-    paths = [p for p, _ in iter_steps(_issue_pipeline())]
-    assert paths == ["", "columntransformer", "columntransformer/num",
-                     "columntransformer/num/standardscaler", "columntransformer/cat",
+def test_iter_estimators_names_every_step_of_compositions():
+    paths = [p for p, _ in iter_estimators(_issue_pipeline())]
+    assert paths == ["", "columntransformer", "columntransformer__num",
+                     "columntransformer__num__standardscaler", "columntransformer__cat",
                      "pca", "functiontransformer", "logisticregression"]
     union = FeatureUnion([("a", StandardScaler()), ("b", "drop")])
-    assert [p for p, _ in iter_steps(union)] == ["", "a"]
+    assert [p for p, _ in iter_estimators(union)] == ["", "a"]
     ttr = TransformedTargetRegressor(regressor=LinearRegression(),
                                      transformer=StandardScaler())
-    assert [p for p, _ in iter_steps(ttr)] == ["", "regressor", "transformer"]
+    assert [p for p, _ in iter_estimators(ttr)] == ["", "regressor", "transformer"]
     search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), {})
-    assert [p for p, _ in iter_steps(search)] == [
-        "", "estimator", "estimator/standardscaler", "estimator/logisticregression"]
+    assert [p for p, _ in iter_estimators(search)] == [
+        "", "estimator", "estimator__standardscaler", "estimator__logisticregression"]
 
 
 def test_instrumented_clone_behaves_like_the_original():
@@ -96,7 +97,7 @@ def test_instrumented_clone_behaves_like_the_original():
         assert type(again.steps[2][1]) is type(est.steps[2][1])
         assert type(pipe) is type(_issue_pipeline())
         assert all(type(s) is type(o) for (_, s), (_, o)
-                   in zip(iter_steps(pipe), iter_steps(_issue_pipeline())))
+                   in zip(iter_estimators(pipe), iter_estimators(_issue_pipeline())))
         X, y = _issue_data()
         np.testing.assert_allclose(est.fit(X, y).predict_proba(X),
                                    clone(pipe).fit(X, y).predict_proba(X))
@@ -164,7 +165,7 @@ def test_grid_search_inner_fits_come_back_from_workers(backend):
     assert {key: row["calls"] for key, row in _rows(again).items()} == calls
     rows = _rows(record)
     assert rows[("estimator", "fit")]["calls"] == 3 * 4 + 1  # + the refit
-    assert rows[("estimator/logisticregression", "fit")]["calls"] == 3 * 4 + 1
+    assert rows[("estimator__logisticregression", "fit")]["calls"] == 3 * 4 + 1
     # Scoring calls come back too (predict/score of the inner pipeline).
     assert any(step == "estimator" and method != "fit" for step, method in rows)
 
@@ -282,7 +283,7 @@ def test_randomized_search_feature_union_and_target_regressor_are_timed():
     rows = _rows(record)
     assert rows[("estimator", "fit")]["calls"] == 4 * 3 + 1
     for part in ("scale", "pca"):
-        assert rows[(f"estimator/featureunion/{part}", "fit_transform")]["calls"] == 4 * 3 + 1
+        assert rows[(f"estimator__featureunion__{part}", "fit_transform")]["calls"] == 4 * 3 + 1
     rows = _rows(ttr_record)
     assert rows[("regressor", "fit")]["calls"] == 1
     assert any(step == "transformer" for step, _ in rows)

@@ -18,8 +18,8 @@ worker processes append their events, once each outermost timed call ends,
 to one file per process in a directory owned by the profiling process,
 which reads them back at ``stop``.
 
-Each event has the step's path (``columntransformer/num/standardscaler``;
-the root is ``""``), the method, its inclusive time, and its *self* time:
+Each event has the step's path (``columntransformer__num__standardscaler``,
+its ``set_params`` prefix; the root is ``""``), the method, its inclusive time, and its *self* time:
 inclusive time minus the time of timed steps it called in the same thread.
 Self times of a sequential pipeline add up to the root's time, so their
 shares of the trial add up to 1.
@@ -33,6 +33,7 @@ import threading
 import time
 import tracemalloc
 
+from .._estimators import iter_estimators
 from .base import Profiler
 
 #: Methods that are timed when the estimator has them.
@@ -46,36 +47,6 @@ _clock = time.perf_counter
 _local = threading.local()
 _classes = {}  # (base class, path, sink spec) -> generated subclass
 _sinks = {}  # sink spec -> _Sink, in every process that has seen one
-
-
-def _is_estimator(value):
-    return hasattr(value, "get_params") and not isinstance(value, type)
-
-
-def iter_steps(estimator, path=""):
-    """Yield ``(path, estimator)`` for ``estimator`` and every sub-estimator.
-
-    Sub-estimators are found generically through ``get_params(deep=False)``:
-    a parameter holding an estimator is a child named after the parameter
-    (``estimator``, ``regressor``, ``remainder``); a list of ``(name,
-    estimator, ...)`` tuples (``steps``, ``transformers``,
-    ``transformer_list``, ``estimators``) gives children named after the
-    tuples. ``"drop"`` and ``"passthrough"`` are skipped.
-    """
-    yield path, estimator
-    try:
-        params = estimator.get_params(deep=False)
-    except Exception:  # a broken get_params only hides the children
-        return
-    prefix = f"{path}/" if path else ""
-    for key, value in params.items():
-        if _is_estimator(value):
-            yield from iter_steps(value, prefix + key)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if (isinstance(item, tuple) and len(item) >= 2
-                        and isinstance(item[0], str) and _is_estimator(item[1])):
-                    yield from iter_steps(item[1], prefix + item[0])
 
 
 # -- where events go -----------------------------------------------------------
@@ -350,7 +321,7 @@ def instrument(estimator, spec):
     allow ``__class__`` assignment); they are simply not timed.
     """
     skipped = []
-    for path, step in iter_steps(estimator):
+    for path, step in iter_estimators(estimator):
         base = getattr(type(step), "_sktune_base", type(step))
         try:
             step.__class__ = timed_class(base, path, spec)

@@ -6,7 +6,8 @@ strings: each reporter escapes them for its own format.
 """
 
 from .._breakdown import ROOT
-from .._format import _bytes, _data_line, _isnan, _seconds, gil_state, python_line
+from .._format import _data_line, gil_state, python_line
+from .._units import is_missing, memory, seconds
 
 #: Columns of the candidates table: (header, key, numeric).
 CANDIDATE_COLUMNS = (
@@ -24,27 +25,27 @@ STEP_COLUMNS = (("step", "step", False), ("class", "estimator", False),
 
 
 def _number(value, fmt):
-    return "-" if _isnan(value) else format(value, fmt)
+    return "-" if is_missing(value) else format(value, fmt)
 
 
 def candidate_rows(result):
     """One dict of formatted cells per candidate, fastest first, ``best`` flagged."""
     rows = []
     for row in result.summary().to_dict("records"):
-        has_speedup = not _isnan(row.get("speedup"))
+        has_speedup = not is_missing(row.get("speedup"))
         status = row["status"] if row["status"] == "ok" or not row.get("detail") \
             else f"{row['status']}: {row['detail']}"
         rows.append({
             "best": bool(row["best"]), "config": row["config"],
-            "median": _seconds(row.get("median_s")),
+            "median": seconds(row.get("median_s")),
             "speedup": f"{row['speedup']:.2f}x" if has_speedup else "-",
             "interval": (f"[{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]"
                          if has_speedup else "-"),
             "busy": _number(row.get("busy_cores"), ".1f"),
             "threads": _number(row.get("busy_threads"), ".0f"),
-            "peak": _bytes(row.get("peak_bytes")),
-            "added": _bytes(row.get("extra_bytes")),
-            "first": _seconds(row.get("cold_s")), "status": status})
+            "peak": memory(row.get("peak_bytes")),
+            "added": memory(row.get("extra_bytes")),
+            "first": seconds(row.get("cold_s")), "status": status})
     return rows
 
 
@@ -64,8 +65,8 @@ def step_rows(result):
         return "", []  # a single estimator: nothing to break down, as in print(result)
     which = "as written" if index == 0 else result.candidates[index].describe()
     rows = [{"step": r.step, "estimator": r.estimator or "-", "method": r.method,
-             "calls": f"{r.calls:.0f}", "self": _seconds(r.self_seconds),
-             "share": f"{r.share:.0%}", "seconds": _seconds(r.seconds)}
+             "calls": f"{r.calls:.0f}", "self": seconds(r.self_seconds),
+             "share": f"{r.share:.0%}", "seconds": seconds(r.seconds)}
             for r in mine.itertuples()]
     n_repeats = int(mine["n_repeats"].max())
     return (f"Self time of each step under {which} (median of {n_repeats} repeats)",

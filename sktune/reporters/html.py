@@ -153,7 +153,7 @@ class HTMLReporter(Reporter):
     extensions = (".html", ".htm")
 
     def render(self, result) -> str:
-        from .. import __version__
+        from .._version import __version__
         from ..plots import available_kinds, plot
 
         rec = result.recommendation

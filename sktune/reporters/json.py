@@ -5,22 +5,8 @@ back) with the recommendation's alternatives and caveats added, and the
 per-candidate summary, pretty-printed.
 """
 
-import json
-import math
-
-from ..results import _json_default
+from .._json import dumps, without_nan
 from .base import Reporter
-
-
-def _clean(value):
-    """NaN is not JSON: write null instead."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 class JSONReporter(Reporter):
@@ -38,5 +24,4 @@ class JSONReporter(Reporter):
             caveats=list(rec.caveats))
         summary = result.summary().astype(object)
         data["summary"] = summary.where(summary.notna(), None).to_dict("records")
-        return json.dumps(_clean(data), indent=2, default=_json_default,
-                          allow_nan=False) + "\n"
+        return dumps(without_nan(data), indent=2, allow_nan=False) + "\n"
