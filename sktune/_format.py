@@ -204,11 +204,12 @@ def python_line(machine):
 
 
 def format_engines(versions):
-    """The ``engines`` rows of ``sktune info`` from :func:`sktune.machine.engine_versions`."""
-    from .machine import _engine_install_hint
+    """The ``engines`` rows of ``sktune info`` from :func:`sktune.machine.engine_versions`:
+    each engine's version, or the command that installs it."""
+    from ._engines import ENGINES
 
-    rows = [f"{name} {version}" if version else
-            f"{name}: not installed: {_engine_install_hint(name)}"
+    hints = {cls.package.display: cls.package.install_hint for cls in ENGINES.values()}
+    rows = [f"{name} {version}" if version else f"{name}: not installed: {hints[name]}"
             for name, version in versions.items()]
     return "\n".join(f"{'engines' if i == 0 else '':<15}{row}" for i, row in enumerate(rows))
 

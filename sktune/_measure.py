@@ -20,7 +20,8 @@ from .exceptions import ProfilerError, SktuneWarning, WorkloadError
 from .machine import Machine
 from .recommendation import candidate_stats
 from .results import ProfileResult
-from .runner import close_all
+from ._trials import close_all
+from ._engines import backend_engine, engines_of
 from ._units import seconds as format_seconds
 from .search import SearchState
 from .workload import compare_outputs
@@ -86,27 +87,6 @@ def closing_profilers(profilers):
     close_all(profilers)
 
 
-def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, timeout,
-                client=None, client_address=None):
-    """The runner of a profiling run: a worker process, or this process.
-
-    ``client`` is the user's dask Client, used as it is in this process;
-    a worker process connects to ``client_address``, its scheduler.
-    """
-    if isolation == "none":
-        from .engines import Engines
-        from .runner import Runner, pool_user
-
-        return Runner(
-            workload, candidates, profilers, uses_pool=pool_user(may_use_loky),
-            engines=Engines(data=(workload.X, workload.y), client=client))
-    from .isolation import IsolatedRunner
-
-    return IsolatedRunner(workload, candidates, profilers, may_use_loky=may_use_loky,
-                          timeout=None if timeout == "auto" else timeout,
-                          client_address=client_address)
-
-
 def engine_notes(records, candidates):
     """What each distributed engine cost: starting it (from the records of the
     trials that started it, outside every timing), and its median time per
@@ -117,13 +97,13 @@ def engine_notes(records, candidates):
     medians = {s.index: s.median for s in candidate_stats(candidates, records, {})
                if s.wall}
     loky = [i for i in medians if candidates[i].backend == "loky"
-            and candidates[i].intelex_steps is None and candidates[i].compiled_steps is None]
+            and not engines_of(candidates[i]) and candidates[i].compiled_steps is None]
     if not loky:
         return notes
     reference = min(loky, key=medians.get)
     for index in sorted(medians):
         config = candidates[index]
-        if config.backend in ("dask", "ray"):
+        if backend_engine(config.backend) is not None:
             extra = medians[index] - medians[reference]
             notes.append(
                 f"Engine overhead: {config.describe()} took {format_seconds(medians[index])} per "
@@ -183,7 +163,7 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
             raise WorkloadError(
                 f"{estimator_name} failed on the data as written, before any "
                 f"timing: {probe['error']}") from runner.exceptions.get(0)
-        if timeout == "auto" and runner.isolation == "process":
+        if timeout == "auto" and runner.supports_time_limit:
             runner.timeout = auto_timeout(probe["wall_s"])
         # Detected after the probe, so thread pools loaded lazily are listed.
         machine = runner.machine()

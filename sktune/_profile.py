@@ -11,22 +11,22 @@ settings on every exit path.
 """
 
 import contextlib
-import dataclasses
 import logging
 import time
 from numbers import Integral, Real
 
-from sklearn.base import clone
 
 from . import _measure
 from ._breakdown import describe_steps
-from ._compat import Interval, openmp_effective_n_threads
-from ._introspect import inspect_layers, unseeded_params
+from ._candidates import plan as make_plan
+from ._compat import Interval
+from ._engines import DaskEngine, check_engines
 from ._progress import progress_bar
-from ._state import preserved_state
+from ._trials import make_runner
+from ._trials.state import preserved_state
 from ._validation import invalid_choice, validate_params
 from .exceptions import InvalidParameterError
-from .machine import Machine, environment_snapshot, physical_cores, usable_cores
+from .machine import Machine, environment_snapshot
 from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler, start_order
 from .recommendation import MIN_EFFECT
 from .results import ProfileResult
@@ -65,25 +65,6 @@ def _resolve_profilers(profilers):
     return timed, extra
 
 
-def _default_threads():
-    """Thread counts that apply when nothing is set (the as-written ones)."""
-    from threadpoolctl import threadpool_info
-
-    blas = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-    return {"blas_threads": blas.pop() if len(blas) == 1 else None,
-            "openmp_threads": openmp_effective_n_threads()}
-
-
-def _why_alone(layers, resolved):
-    """A note on why the as-written configuration is the only candidate."""
-    if resolved.excluded:
-        return "Every other candidate was left out; see 'Not run'."
-    if not (layers.joblib or layers.openmp or layers.blas):
-        return ("Nothing in this workload uses joblib, OpenMP or BLAS: there is no "
-                "setting for sktune to tune.")
-    return "The space held no candidate other than the as-written configuration."
-
-
 @contextlib.contextmanager
 def _progress_log(verbose, stream=None):
     """Log progress to ``stream`` (None: stderr) while profiling; restore logging after."""
@@ -101,65 +82,6 @@ def _progress_log(verbose, stream=None):
         logger.removeHandler(handler)
         logger.setLevel(old_level)
 
-
-
-
-@dataclasses.dataclass
-class _Plan:
-    """What is known about a workload before any timing."""
-
-    seeded: object
-    layers: object
-    candidates: tuple
-    excluded: list
-    notes: list
-    why_alone: str = None
-
-
-def _plan(estimator, X, y, task, space, accelerate, random_state, engines=(),
-          isolation="process", client_address=None):
-    """Seed sktune's copy, find the parallel layers, resolve the candidates."""
-    notes = []
-    seeded = clone(estimator)
-    unseeded = unseeded_params(seeded)
-    if unseeded:
-        seeded.set_params(**dict.fromkeys(unseeded, random_state))
-        notes.append(f"random_state=None ({', '.join(unseeded)}) was set to "
-                     f"{random_state} on sktune's copy so that outputs can be "
-                     "compared; your estimator is unchanged.")
-    layers = inspect_layers(seeded, X, y, task)
-    notes += layers.notes
-    params = seeded.get_params(deep=True)
-    resolved = space.resolve(
-        layers, usable_cores=usable_cores(), physical_cores=physical_cores(),
-        defaults=_default_threads(),
-        as_written_n_jobs=[params[k] for k in layers.n_jobs_params])
-    candidates, excluded = resolved.candidates, list(resolved.excluded)
-    if accelerate:
-        from ._substitutes import accelerated_candidates
-
-        candidates, refused, compile_notes = accelerated_candidates(seeded, X, candidates)
-        excluded += refused
-        notes += compile_notes
-    from .engines import with_engines
-
-    candidates, refused, engine_notes = with_engines(
-        candidates, engines, layers, usable_cores(), isolation=isolation,
-        client_address=client_address)
-    excluded += refused
-    notes += engine_notes
-    if "intelex" in engines:
-        from ._intelex import intelex_candidates
-
-        candidates, refused, intelex_notes = intelex_candidates(seeded, candidates,
-                                                                usable_cores())
-        excluded += refused
-        notes += intelex_notes
-    plan = _Plan(seeded, layers, tuple(candidates), excluded, notes)
-    if len(candidates) == 1:
-        plan.why_alone = _why_alone(layers, resolved)
-        notes.append(plan.why_alone)
-    return plan
 
 
 def _workload_fields(estimator, workload, plan):
@@ -191,13 +113,12 @@ def _validate(estimator, X, y, task, space, params):
     if params["isolation"] not in ISOLATION:
         raise InvalidParameterError(invalid_choice("isolation", params["isolation"],
                                                    ISOLATION))
-    from .engines import check_client, check_engines
-
     engines = check_engines(params["engines"])
     client_address = None
     if params["client"] is not None:
-        client_address = check_client(params["client"], isolation=params["isolation"])
-        engines = tuple(dict.fromkeys(("dask", *engines)))
+        client_address = DaskEngine.check_client(params["client"],
+                                                 isolation=params["isolation"])
+        engines = tuple(dict.fromkeys((DaskEngine.name, *engines)))
     timeout = params["timeout"]
     if not (timeout is None or (isinstance(timeout, str) and timeout == "auto") or (
             isinstance(timeout, Real) and not isinstance(timeout, bool) and timeout > 0)):
@@ -379,7 +300,7 @@ default="measure"
     if budget_settings["name"] == "estimate":
         from ._estimate import estimated_result
 
-        plan = _plan(estimator, X, y, task, space, False, random_state)
+        plan = make_plan(estimator, X, y, task, space, random_state=random_state)
         return estimated_result(estimator, workload, plan, store, key,
                                 _workload_fields(estimator, workload, plan),
                                 {"min_effect": min_effect, "seed": random_state})
@@ -388,15 +309,14 @@ default="measure"
     with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
             _measure.closing_profilers(profilers + extra_profilers):
         env_before = {**environment_snapshot(), "busy_share": _measure.busy_elsewhere()}
-        plan = _plan(estimator, X, y, task, space, accelerate, random_state, engines,
-                     isolation, client_address)
+        plan = make_plan(estimator, X, y, task, space, random_state=random_state,
+                         accelerate=accelerate, engines=engines, isolation=isolation,
+                         client_address=client_address)
         candidates = plan.candidates
         workload = Workload(plan.seeded, X, y, task)
-        may_use_loky = ("processes" in plan.layers.joblib_hints
-                        or bool(plan.layers.unknown))
-        runner = _measure.make_runner(workload, candidates, profilers, isolation=isolation,
-                                      may_use_loky=may_use_loky, timeout=timeout,
-                                      client=client, client_address=client_address)
+        runner = make_runner(workload, candidates, profilers, isolation=isolation,
+                             may_use_loky=plan.may_use_loky, timeout=timeout,
+                             client=client, client_address=client_address)
         try:
             measured = _measure.measure(
                 workload, candidates, runner, search, bar=bar,

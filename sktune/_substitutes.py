@@ -16,7 +16,6 @@ Nothing here compiles C code (PITFALLS.md checklist 32); Numba compiles only
 when ``accelerate=True`` asks for it.
 """
 
-import dataclasses
 import inspect
 
 import numpy as np
@@ -26,7 +25,6 @@ from sklearn.base import BaseEstimator, clone
 from . import transformers
 from ._estimators import iter_estimators
 from .exceptions import InvalidConfigError
-from .space import Config
 
 #: scikit-learn transformer type -> sktune's compiled namesake.
 SUBSTITUTES = {
@@ -135,7 +133,7 @@ def substitute_steps(estimator, paths, substitute=substitute, field="compiled_st
     substitute : callable, default=substitute
         Maps one step to its replacement, raising ``InvalidConfigError``
         when it has none (:func:`substitute` for compiled steps,
-        :func:`sktune._intelex.substitute_one` for scikit-learn-intelex).
+        :func:`sktune._engines.intelex.substitute_one` for scikit-learn-intelex).
     field : str, default="compiled_steps"
         The :class:`~sktune.Config` field the paths come from, for errors.
 
@@ -163,35 +161,3 @@ def substitute_steps(estimator, paths, substitute=substitute, field="compiled_st
         else:
             estimator.set_params(**{path: replacement})
     return estimator
-
-
-def accelerated_candidates(estimator, X, candidates):
-    """Add compiled variants of the candidates (``accelerate=True``).
-
-    Every candidate gets a twin with all substitutable steps compiled; with
-    several such steps, each one alone is also tried on the as-written
-    configuration, so that one slower substitute cannot hide behind a faster
-    one. Returns the candidates, the refused substitutions and notes.
-    """
-    paths, refused, notes = find_substitutions(estimator, X)
-    excluded = [(Config(compiled_steps=(path,)), reason) for path, reason in refused]
-    if not paths:
-        if not refused:
-            notes.append("accelerate=True: no step has a compiled equivalent in sktune "
-                         "(scikit-learn's StandardScaler, MinMaxScaler, Normalizer, "
-                         "PolynomialFeatures, or a FunctionTransformer of a Python "
-                         "function).")
-        return tuple(candidates), excluded, notes
-    # sktune's kernels and Numba start OpenMP threads in this process; a
-    # multiprocessing trial after them forks after OpenMP (checklist 10).
-    forking = [c for c in candidates if c.backend == "multiprocessing"]
-    candidates = [c for c in candidates if c.backend != "multiprocessing"]
-    excluded += [(c, "the compiled substitutes of accelerate=True run OpenMP threads in "
-                     "this process, and the multiprocessing backend would fork after "
-                     "them (the GNU OpenMP runtime can deadlock the child)")
-                 for c in forking]
-    steps = tuple(paths)
-    extra = [dataclasses.replace(c, compiled_steps=steps) for c in candidates]
-    if len(steps) > 1:
-        extra += [Config(compiled_steps=(path,)) for path in steps]
-    return tuple(candidates) + tuple(extra), excluded, notes

@@ -6,7 +6,7 @@ errors read ``The 'n_jobs' parameter of ConfigSpace must be an int in the
 range [1, inf) or None. Got 0 instead.`` and are :class:`InvalidParameterError`.
 """
 
-from ._compat import _SklearnInvalidParameterError, validate_parameter_constraints
+from ._compat import SklearnInvalidParameterError, validate_parameter_constraints
 from .exceptions import InvalidParameterError
 
 
@@ -25,7 +25,7 @@ def validate_params(constraints, params, caller_name):
     """
     try:
         validate_parameter_constraints(constraints, params, caller_name)
-    except _SklearnInvalidParameterError as exc:
+    except SklearnInvalidParameterError as exc:
         raise InvalidParameterError(str(exc)) from None
 
 

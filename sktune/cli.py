@@ -125,12 +125,12 @@ def _cmd_compare(args):
 
 def _cmd_info(args):
     import sktune
+    from . import machine
     from ._format import format_engines
-    from .machine import Machine, engine_versions
 
     print(f"sktune {sktune.__version__}")
-    print(Machine.detect())
-    print(format_engines(engine_versions()))
+    print(machine.Machine.detect())
+    print(format_engines(machine.engine_versions()))
     return 0
 
 
@@ -343,10 +343,10 @@ def _scheduler_client(address):
     if address is None:
         yield None
         return
-    from .engines import CLIENT_TIMEOUT_S, why_unavailable
+    from ._engines import CLIENT_TIMEOUT_S, DaskEngine
     from .exceptions import EngineError, EngineNotAvailableError
 
-    reason = why_unavailable("dask")
+    reason = DaskEngine.why_unavailable()
     if reason is not None:
         raise EngineNotAvailableError(f"--scheduler needs dask.distributed: {reason}.")
     from distributed import Client

@@ -11,6 +11,8 @@ __all__ = [
     "InvalidConfigError",
     "WorkloadError",
     "EngineNotAvailableError",
+    "EngineError",
+    "WorkerStartError",
     "ProfilerError",
     "CompileError",
     "SearchStateError",
@@ -50,6 +52,10 @@ class EngineNotAvailableError(SktuneError, ImportError):
 class EngineError(SktuneError, ConnectionError):
     """A distributed engine cannot be used: a dask Client that is closed or does
     not answer. Raised before any timing."""
+
+
+class WorkerStartError(SktuneError, RuntimeError):
+    """sktune's worker process for isolated trials could not be started."""
 
 
 class ProfilerError(SktuneError, RuntimeError):

@@ -189,45 +189,22 @@ def _free_threaded_build():
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
-#: Optional engines: display name -> (import name, distribution name, sktune extra).
-_ENGINES = {
-    "dask.distributed": ("distributed", "distributed", "dask"),
-    "ray": ("ray", "ray", "ray"),
-    "scikit-learn-intelex": ("sklearnex", "scikit-learn-intelex", "intel"),
-}
-
-
 def engine_versions() -> dict:
     """Versions of the optional engines sktune can use, without importing them.
 
     Returns
     -------
     versions : dict
-        Keys ``"dask.distributed"``, ``"ray"`` and ``"scikit-learn-intelex"``;
+        One key per engine of ``sktune._engines.ENGINES``, as people call
+        it (``"dask.distributed"``, ``"ray"``, ``"scikit-learn-intelex"``);
         each value is the installed version, or None when the module cannot
         be found. Nothing is imported (``import ray`` alone takes seconds):
-        the module is looked up with :func:`importlib.util.find_spec` and the
-        version read from the distribution's metadata.
+        the module is looked up with :func:`importlib.util.find_spec` and
+        the version read from the distribution's metadata.
     """
-    from importlib.metadata import PackageNotFoundError, version
-    from importlib.util import find_spec
+    from ._engines import ENGINES
 
-    versions = {}
-    for name, (module, distribution, _) in _ENGINES.items():
-        try:
-            found = find_spec(module) is not None
-        except (ImportError, ValueError):  # a broken or half-removed install
-            found = False
-        try:
-            versions[name] = version(distribution) if found else None
-        except PackageNotFoundError:  # importable but without metadata
-            versions[name] = "unknown version"
-    return versions
-
-
-def _engine_install_hint(name):
-    """The command that installs the optional engine ``name`` of :func:`engine_versions`."""
-    return f"pip install 'sktune[{_ENGINES[name][2]}]'"
+    return {cls.package.display: cls.package.version() for cls in ENGINES.values()}
 
 
 def environment_snapshot() -> dict:

@@ -5,7 +5,10 @@ thread counts to run under, each ``None`` for "leave as written". A
 :class:`ConfigSpace` describes which values to try; resolved against an
 estimator's parallel layers and this machine's cores it yields the
 candidates, without duplicates that are known to behave identically
-(checklist item 22), and with the candidates it refuses to run and why.
+(checklist item 22; the rules are in :mod:`sktune._pruning`), and with the
+candidates it refuses to run and why. What an optional engine means for a
+configuration (dask's cluster, scikit-learn-intelex's steps) is asked of
+the engine (:mod:`sktune._engines`).
 """
 
 import itertools
@@ -14,17 +17,17 @@ from numbers import Integral
 
 from sklearn.base import clone
 
-from ._apply import apply_config
-from ._compat import Interval
+from . import _pruning
+from ._engines import ENGINE_BACKENDS, engines_of
 from ._introspect import inspect_layers
-from ._validation import invalid_choice, validate_params
+from ._trials.apply import apply_config
+from ._validation import invalid_choice
 from .exceptions import InvalidConfigError, InvalidParameterError
 
-#: Backends sktune knows how to apply; joblib's registered names are accepted too.
-KNOWN_BACKENDS = ("loky", "threading", "multiprocessing", "sequential", "dask", "ray")
-_PROCESS_BACKENDS = ("loky", "multiprocessing", "dask", "ray")
+#: The joblib backends sktune knows how to apply: joblib's local ones and
+#: the engines'; any name registered with joblib is accepted too.
+KNOWN_BACKENDS = ("loky", "threading", "multiprocessing", "sequential", *ENGINE_BACKENDS)
 
-_POSITIVE_INT = [Interval(Integral, 1, None, closed="left"), None]
 #: Config fields holding tuples (lists in JSON).
 _TUPLE_FIELDS = ("compiled_steps", "cluster", "intelex_steps")
 
@@ -33,6 +36,37 @@ def _available_backends():
     from joblib.parallel import BACKENDS
 
     return set(KNOWN_BACKENDS) | set(BACKENDS)
+
+
+def _positive_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _step_paths(value):
+    return isinstance(value, tuple) and bool(value) and all(isinstance(p, str) for p in value)
+
+
+def _is_cluster_shape(value):
+    """Two ints in [1, inf) (bools refused): ``(n_workers, threads_per_worker)``."""
+    return len(value) == 2 and all(_positive_int(n) for n in value)
+
+
+_STEPS = ("a non-empty tuple of parameter paths (str, '' for the estimator itself) "
+          "or None")
+#: Config field -> (test of a value that is not None, what is expected): the
+#: one table of Config's single-field checks, in scikit-learn's wording.
+_FIELD_RULES = {
+    "n_jobs": (_positive_int, "an int in the range [1, inf) or None"),
+    "backend": (lambda v: isinstance(v, str), "a str or None"),
+    "blas_threads": (_positive_int, "an int in the range [1, inf) or None"),
+    "openmp_threads": (_positive_int, "an int in the range [1, inf) or None"),
+    "inner_max_num_threads": (_positive_int, "an int in the range [1, inf) or None"),
+    "compiled_steps": (_step_paths, _STEPS),
+    "cluster": (lambda v: isinstance(v, tuple) and _is_cluster_shape(v),
+                "a tuple (n_workers, threads_per_worker) of ints in the range [1, inf) "
+                "or None"),
+    "intelex_steps": (_step_paths, _STEPS),
+}
 
 
 @dataclass(frozen=True)
@@ -90,52 +124,26 @@ class Config:
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, list):  # as read back from JSON
-                value = tuple(value)
-                object.__setattr__(self, name, value)
-        for name in ("compiled_steps", "intelex_steps"):
-            steps = getattr(self, name)
-            if steps is not None and (not isinstance(steps, tuple) or not steps or not all(
-                    isinstance(path, str) for path in steps)):
+                object.__setattr__(self, name, tuple(value))
+        for name, (valid, expected) in _FIELD_RULES.items():
+            value = getattr(self, name)
+            if value is not None and not valid(value):
                 raise InvalidParameterError(
-                    f"The {name!r} parameter of Config must be a non-empty tuple of "
-                    f"parameter paths (str, '' for the estimator itself) or None. Got "
-                    f"{steps!r} instead.")
-        cluster = self.cluster
-        if cluster is not None and not (isinstance(cluster, tuple)
-                                        and _is_cluster_shape(cluster)):
-            raise InvalidParameterError(
-                "The 'cluster' parameter of Config must be a tuple (n_workers, "
-                f"threads_per_worker) of ints in the range [1, inf) or None. Got "
-                f"{cluster!r} instead.")
-        if cluster is not None and self.backend != "dask":
-            raise InvalidConfigError(
-                "The 'cluster' parameter of Config must be None unless backend='dask'. "
-                f"Got {cluster!r} with backend={self.backend!r} instead.")
-        for name, value in self.to_dict().items():
-            if name in _TUPLE_FIELDS:
-                continue
-            if isinstance(value, bool):  # sklearn's Interval accepts bools
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of Config must be "
-                    + ("a str or None" if name == "backend"
-                       else "an int in the range [1, inf) or None")
-                    + f". Got {value!r} instead.")
-        validate_params(
-            {"n_jobs": _POSITIVE_INT, "backend": [str, None],
-             "blas_threads": _POSITIVE_INT, "openmp_threads": _POSITIVE_INT,
-             "inner_max_num_threads": _POSITIVE_INT},
-            {k: v for k, v in self.to_dict().items() if k not in _TUPLE_FIELDS}, "Config")
+                    f"The {name!r} parameter of Config must be {expected}. "
+                    f"Got {value!r} instead.")
         if self.backend is not None and self.backend not in _available_backends():
-            raise InvalidConfigError(
+            raise InvalidParameterError(
                 invalid_choice("backend", self.backend, _available_backends()))
-        # Checked here, not by joblib's assert, which vanishes under
-        # ``python -O`` (checklist item 5).
+        # Cross-field rules. Checked here, not by joblib's assert, which
+        # vanishes under ``python -O`` (checklist item 5).
         if self.inner_max_num_threads is not None and self.backend != "loky":
             raise InvalidConfigError(
                 "The 'inner_max_num_threads' parameter of Config must be None unless "
                 "backend='loky', the only backend that limits threads in its workers. "
                 f"Got {self.inner_max_num_threads!r} with backend={self.backend!r} "
                 "instead.")
+        for engine in engines_of(self):
+            engine.check(self)
 
     # -- value behaviour -------------------------------------------------
     def to_dict(self):
@@ -152,7 +160,7 @@ class Config:
         names = {f.name for f in fields(cls)}
         for key in data:
             if key not in names:
-                raise InvalidConfigError(invalid_choice("Config field", key, names))
+                raise InvalidParameterError(invalid_choice("Config field", key, names))
         return cls(**data)
 
     def __repr__(self):
@@ -191,14 +199,13 @@ class Config:
         blas, openmp : bool, default=True
             Whether the workload uses BLAS / OpenMP at all.
         """
-        if self.backend == "dask":
-            # The cluster's threads, whatever n_jobs says; a user's cluster
-            # (no shape) counts as every core here.
-            shape = self.cluster or (usable_cores, 1)
-            return min(usable_cores, shape[0] * shape[1])
+        for engine in engines_of(self):
+            cores = engine.cores(self, usable_cores)
+            if cores is not None:
+                return cores
         workers = self.n_jobs or 1
         share = max(1, usable_cores // workers)
-        if self.backend in _PROCESS_BACKENDS and workers > 1:
+        if self.backend in _pruning.PROCESS_BACKENDS and workers > 1:
             per_worker = (self.inner_max_num_threads or share) if (blas or openmp) else 1
         else:
             per_worker = max(
@@ -212,8 +219,10 @@ class Config:
         Above ``usable_cores`` the configuration oversubscribes the machine.
         Unset thread counts count as one thread per worker.
         """
-        if self.backend == "dask" and self.cluster is not None:
-            return self.cluster[0] * self.cluster[1]
+        for engine in engines_of(self):
+            threads = engine.threads(self)
+            if threads is not None:
+                return threads
         workers = self.n_jobs or 1
         per_worker = max(self.blas_threads or 1, self.openmp_threads or 1,
                          self.inner_max_num_threads or 1)
@@ -234,14 +243,10 @@ class Config:
                 parts.append(f"{value} {what} thread{'s' if value > 1 else ''}")
         if self.inner_max_num_threads is not None:
             parts.append(f"{self.inner_max_num_threads} thread(s) per worker process")
-        if self.cluster is not None:
-            parts.append(f"a local cluster of {self.cluster[0]} worker(s) x "
-                         f"{self.cluster[1]} thread(s)")
         if self.compiled_steps is not None:
             parts.append(f"compiled {', '.join(self.compiled_steps)}")
-        if self.intelex_steps is not None:
-            parts.append("scikit-learn-intelex for "
-                         f"{', '.join(p or 'the estimator' for p in self.intelex_steps)}")
+        for engine in engines_of(self):
+            parts += engine.describe(self)
         return ", ".join(parts)
 
     # -- using it -----------------------------------------------------------
@@ -302,10 +307,8 @@ class Config:
             from ._substitutes import substitute_steps
 
             configured = substitute_steps(configured, self.compiled_steps)
-        if self.intelex_steps is not None:
-            from ._intelex import substitute_intelex
-
-            configured = substitute_intelex(configured, self.intelex_steps)
+        for engine in engines_of(self):
+            configured = engine.configure(configured, self)
         if self.n_jobs is not None:
             keys = inspect_layers(configured, task=None).n_jobs_params
             if keys:
@@ -313,27 +316,11 @@ class Config:
         return configured
 
 
-def _is_cluster_shape(value):
-    """Two ints in [1, inf) (bools refused): ``(n_workers, threads_per_worker)``."""
-    return len(value) == 2 and all(
-        isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in value)
-
-
 def _joined(name, value):
     """A tuple field in ``str(config)``: ``2x1`` for a cluster, else comma-separated."""
     if name == "cluster":
         return "x".join(map(str, value))
     return ",".join(path or "(estimator)" for path in value)
-
-
-def _grid(n):
-    """1, 2, 4, ... up to n, and n itself."""
-    values = {n}
-    value = 1
-    while value < n:
-        values.add(value)
-        value *= 2
-    return sorted(values)
 
 
 @dataclass(frozen=True)
@@ -352,7 +339,7 @@ class ResolvedSpace:
     excluded: tuple = ()
 
 
-_AUTO = "auto"
+_AUTO = _pruning.AUTO
 _DIMENSIONS = ("n_jobs", "backend", "blas_threads", "openmp_threads",
                "inner_max_num_threads", "cluster")
 #: What ``ConfigSpace.auto()`` sets to "auto". Not ``cluster``: the auto
@@ -433,7 +420,7 @@ class ConfigSpace:
                 if item is not None and not isinstance(item, str):
                     raise InvalidParameterError(message)
                 if item is not None and item not in _available_backends():
-                    raise InvalidConfigError(
+                    raise InvalidParameterError(
                         invalid_choice("backend", item, _available_backends()))
             elif item is not None and (isinstance(item, bool)
                                        or not isinstance(item, Integral) or item < 1):
@@ -447,23 +434,6 @@ class ConfigSpace:
         return f"ConfigSpace({args})"
 
     # -- resolution -------------------------------------------------------
-    def _auto_values(self, name, layers, usable, physical):
-        uses_joblib = layers.joblib
-        if name == "n_jobs":
-            return _grid(usable) if uses_joblib else [None]
-        if name == "backend":
-            return ([None, "loky", "threading", "multiprocessing"]
-                    if uses_joblib else [None])
-        if name == "cluster":
-            return [None]  # resolve() gives the shapes when dask is a backend
-        if name == "blas_threads":
-            return _grid(usable) if layers.blas else [None]
-        if name == "openmp_threads":
-            # Above the physical core count scikit-learn's OpenMP ignores
-            # the limit (PITFALLS.md section 1.3), unless the code is unknown.
-            return _grid(usable if layers.unknown else physical) if layers.openmp else [None]
-        return [None, *_grid(usable)] if (layers.blas or layers.openmp) else [None]
-
     def resolve(self, layers=None, *, usable_cores, physical_cores=None,
                 defaults=None, as_written_n_jobs=()):
         """Enumerate distinct candidates for one workload on one machine.
@@ -498,98 +468,25 @@ class ConfigSpace:
         values = {}
         for name, given in self.dimensions.items():
             auto = isinstance(given, str) and given == _AUTO
-            values[name] = (self._auto_values(name, layers, usable_cores, physical)
+            values[name] = (_pruning.auto_values(name, layers, usable_cores, physical)
                             if auto else given)
-        if self.dimensions["cluster"] == _AUTO and "dask" in values["backend"]:
-            from .engines import cluster_shapes
-
-            values["cluster"] = cluster_shapes(usable_cores)
+        values = _pruning.engine_values(values, self.dimensions, usable_cores)
         written_sequential = all(v in (None, 1) for v in as_written_n_jobs)
         seen, candidates, excluded = set(), [Config()], []
         seen.add(Config())
         for combo in itertools.product(*(values[d] for d in _DIMENSIONS)):
             fields_ = dict(zip(_DIMENSIONS, combo))
-            fields_ = _normalise(fields_, layers, usable_cores, defaults,
-                                 written_sequential, auto=self.dimensions)
+            fields_ = _pruning.normalise(fields_, layers, usable_cores, defaults,
+                                         written_sequential, auto=self.dimensions)
             if fields_ is None:
                 continue
             config = Config(**fields_)
             if config in seen:
                 continue
             seen.add(config)
-            reason = _exclusion_reason(config, layers)
+            reason = _pruning.exclusion_reason(fields_, layers)
             if reason:
                 excluded.append((config, reason))
             else:
                 candidates.append(config)
         return ResolvedSpace(tuple(candidates), tuple(excluded))
-
-
-def _normalise(f, layers, usable, defaults, written_sequential, auto):
-    """Map a raw combination to its canonical Config fields, or None to drop it."""
-    n, backend = f["n_jobs"], f["backend"]
-    if backend != "dask":
-        f["cluster"] = None
-    else:
-        # Dask ignores n_jobs (the cluster's cores decide) and its workers run
-        # one BLAS/OpenMP thread each whatever is set here (PITFALLS.md 2.1):
-        # one candidate per cluster, whatever the other dimensions say.
-        f.update(n_jobs=None, inner_max_num_threads=None)
-        for name in ("blas_threads", "openmp_threads"):
-            if auto[name] == _AUTO:
-                f[name] = None
-        return f
-    if n == 1 or (n is None and written_sequential):
-        # One worker: every backend falls back to sequential (PITFALLS 8.5).
-        # (n_jobs=None keeps its backend when the estimator as written has
-        # n_jobs > 1: the forced backend then changes how it runs.)
-        f["backend"] = backend = None
-        f["inner_max_num_threads"] = None
-        if n == 1 and written_sequential:
-            f["n_jobs"] = n = None
-    if backend != "loky":
-        f["inner_max_num_threads"] = None
-    if n is not None and n > 1:
-        hints = layers.joblib_hints
-        # Without a forced backend each site follows its hint; when all hints
-        # agree that is the same as forcing it, so keep the explicit twin.
-        if backend is None and auto["backend"] == _AUTO and (
-                hints == {"processes"} or (hints == {"threads"} and not layers.openmp)):
-            return None
-        if backend in _PROCESS_BACKENDS:
-            # Parent-side limits do not reach worker processes (PITFALLS 3.4);
-            # loky's workers are governed by inner_max_num_threads instead.
-            if auto["blas_threads"] == _AUTO:
-                f["blas_threads"] = None
-            if auto["openmp_threads"] == _AUTO:
-                f["openmp_threads"] = None
-            inner = f["inner_max_num_threads"]
-            if inner is not None and inner == max(1, usable // n):
-                f["inner_max_num_threads"] = None  # joblib's own default
-            elif inner is not None and auto["inner_max_num_threads"] == _AUTO and n * inner > usable:
-                return None
-        else:
-            f["inner_max_num_threads"] = None
-            for name in ("blas_threads", "openmp_threads"):
-                value = f[name]
-                if value is not None and auto[name] == _AUTO and n * value > usable:
-                    return None  # auto never proposes oversubscription
-    for name in ("blas_threads", "openmp_threads"):
-        if name == "openmp_threads" and backend == "threading" and n is not None and n > 1:
-            continue  # there None means a per-worker share, not the default
-        if f[name] is not None and f[name] == defaults.get(name):
-            f[name] = None
-    return f
-
-
-def _exclusion_reason(config, layers):
-    """Why a candidate must not run in this process, or None."""
-    if config.backend == "multiprocessing" and (layers.openmp or layers.unknown):
-        # Isolation does not help: the worker itself runs OpenMP (the
-        # as-written probe, a refit) before the next trial forks.
-        return ("the multiprocessing backend forks after OpenMP threads exist in "
-                "the process running the trials, and the GNU OpenMP runtime can "
-                "deadlock the child")
-    # dask and ray depend on where trials run and on the engines installed:
-    # sktune.engines.why_not, applied by profile.
-    return None

@@ -1,4 +1,4 @@
-"""Tests for Config.apply (sktune._apply): set joblib/BLAS/OpenMP state, restore it."""
+"""Tests for Config.apply (sktune._trials.apply): set joblib/BLAS/OpenMP state, restore it."""
 
 import os
 import sys
@@ -17,7 +17,7 @@ from sklearn.ensemble import RandomForestClassifier
 from threadpoolctl import threadpool_info
 
 from sktune import Config
-from sktune._apply import CappedThreadingBackend
+from sktune._trials.apply import CappedThreadingBackend
 
 needs_two_cpus = pytest.mark.skipif(joblib.cpu_count() < 2, reason="needs 2 usable CPUs")
 

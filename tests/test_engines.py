@@ -26,7 +26,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import sktune
-from sktune import Config, ConfigSpace, engines
+from sktune import Config, ConfigSpace
+from sktune import _engines as engines
+from sktune._candidates import engine_candidates
+from sktune._engines import DaskEngine, RayEngine
 from sktune._introspect import Layers
 from sktune.exceptions import EngineError, InvalidConfigError, InvalidParameterError
 
@@ -120,11 +123,25 @@ def test_check_engines():
         engines.check_engines(3)
 
 
+def test_engine_table_finds_the_engine_of_a_configuration():
+    # Check that the one table of engines says which engine a configuration
+    # runs on: none for joblib's local backends and the as-written one.
+    from sktune._engines import IntelexEngine
+
+    assert engines.backend_engine(None) is None and engines.backend_engine("loky") is None
+    assert engines.backend_engine("dask") is DaskEngine
+    assert engines.backend_engine("ray") is RayEngine
+    assert engines.engines_of(Config()) == []
+    assert engines.engines_of(Config(n_jobs=2, backend="loky")) == []
+    assert engines.engines_of(Config(intelex_steps=("",))) == [IntelexEngine]
+    assert engines.engines_of(Config(backend="dask", cluster=(2, 1))) == [DaskEngine]
+
+
 def test_cluster_shapes_from_all_processes_to_all_threads():
     # Check the shapes tried: all processes, dask's default, all threads.
-    assert engines.cluster_shapes(2) == [(2, 1), (1, 2)]
-    assert engines.cluster_shapes(16) == [(16, 1), (4, 4), (1, 16)]
-    assert engines.cluster_shapes(1) == [(1, 1)]
+    assert DaskEngine.auto_values(2) == [(2, 1), (1, 2)]
+    assert DaskEngine.auto_values(16) == [(16, 1), (4, 4), (1, 16)]
+    assert DaskEngine.auto_values(1) == [(1, 1)]
 
 
 def test_config_cluster_only_with_dask():
@@ -146,27 +163,33 @@ def test_space_gives_dask_one_candidate_whatever_n_jobs():
     assert dask == [Config(backend="dask")]
 
 
+def _engine_candidates(engines, layers, isolation, client_address=None):
+    """Only the candidates the engines add to an as-written baseline."""
+    found, excluded, notes = engine_candidates(None, (Config(),), engines, layers, 2,
+                                               isolation=isolation,
+                                               client_address=client_address)
+    assert found[0] == Config()
+    return list(found[1:]), excluded, notes
+
+
 def test_engine_candidates():
     # Check which candidates each engine brings, and the reasons for those
     # that cannot run here.
     joblib_layers = Layers(n_jobs_params=("n_jobs",), joblib_hints=frozenset({"threads"}))
-    found, excluded, notes = engines.engine_candidates(
-        ["dask", "ray"], joblib_layers, 2, isolation="process")
+    found, excluded, notes = _engine_candidates(["dask", "ray"], joblib_layers, "process")
     assert found == [Config(backend="dask", cluster=(2, 1)),
                      Config(backend="dask", cluster=(1, 2)),
                      Config(n_jobs=2, backend="ray")]
     assert excluded == [] and notes == []
-    found, _, _ = engines.engine_candidates(["dask"], joblib_layers, 2,
-                                            isolation="process",
-                                            client_address="tcp://127.0.0.1:8786")
+    found, _, _ = _engine_candidates(["dask"], joblib_layers, "process",
+                                     client_address="tcp://127.0.0.1:8786")
     assert found == [Config(backend="dask")]
     # ray never runs in the user's process.
-    found, excluded, _ = engines.engine_candidates(["ray"], joblib_layers, 2,
-                                                   isolation="none")
+    found, excluded, _ = _engine_candidates(["ray"], joblib_layers, "none")
     assert found == [] and "whole process" in excluded[0][1]
     # Nothing runs through joblib: nothing to distribute, said once.
-    found, excluded, notes = engines.engine_candidates(
-        ["dask", "ray"], Layers(openmp=True), 2, isolation="process")
+    found, excluded, notes = _engine_candidates(["dask", "ray"], Layers(openmp=True),
+                                                "process")
     assert found == [] and excluded == []
     assert notes == ["dask and ray: nothing in this workload runs through joblib, so "
                      "there is no work for a distributed engine."]
@@ -178,8 +201,7 @@ def test_engine_not_installed_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setitem(sys.modules, "distributed", None)
     layers = Layers(n_jobs_params=("n_jobs",), joblib_hints=frozenset({"processes"}))
-    found, excluded, _ = engines.engine_candidates(["dask", "ray"], layers, 2,
-                                                   isolation="process")
+    found, excluded, _ = _engine_candidates(["dask", "ray"], layers, "process")
     assert found == []
     assert [reason for _, reason in excluded] == [
         "dask.distributed is not installed (pip install 'sktune[dask]')",
@@ -238,7 +260,7 @@ def test_dask_failing_trial_in_process_leaves_nothing(data, nothing_left_behind)
 def test_dask_hanging_trial_is_killed_with_its_cluster(data, monkeypatch, nothing_left_behind):
     # Check that a trial hanging on a dask worker ends as a timeout, and that
     # the worker process is killed with the cluster it started.
-    monkeypatch.setattr(engines, "cluster_shapes", lambda usable: [(2, 1)])
+    monkeypatch.setattr(DaskEngine, "auto_values", classmethod(lambda cls, usable: [(2, 1)]))
     X, y = data
     search = GridSearchCV(OnDaskWorker("hang"), {"max_depth": [2, 4]}, cv=2)
     with nothing_left_behind():
@@ -382,8 +404,8 @@ def test_ray_runs_only_in_the_worker_process(data, nothing_left_behind):
     # Check that ray trials run in sktune's worker process, with a local ray
     # started and stopped there: joblib is not patched here, ray is not even
     # imported here, and nothing is left behind.
-    if engines.why_unavailable("ray"):
-        pytest.skip(engines.why_unavailable("ray"))  # importorskip would import it here
+    if RayEngine.why_unavailable():
+        pytest.skip(RayEngine.why_unavailable())  # importorskip would import it here
     X, y = data
     bases = joblib.pool.PicklingPool.__bases__
     search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 4]},
@@ -498,8 +520,9 @@ def test_engine_notes_from_records():
                timed(0, 1.0), timed(1, 0.5), timed(1, 0.7), timed(2, 0.8), timed(2, 0.8),
                timed(3, 0.1)]  # faster, but not stock loky: not the reference
     assert engine_notes(records, candidates) == [
-        "Starting a dask LocalCluster of 2 worker(s) x 1 thread(s) took 1.2 s, before "
+        "Starting a dask LocalCluster of 2 worker(s) x 1 thread(s) took 1.25 s, before "
         "the first trial that needed it, outside every timing.",
         "Engine overhead: the dask backend, a local cluster of 2 worker(s) x 1 "
-        "thread(s) took 800 ms per call, 200 ms more than n_jobs=2 on loky (600 ms)."]
+        "thread(s) took 800.0 ms per call, 200.0 ms more than n_jobs=2 on loky "
+        "(600.0 ms)."]
     assert engine_notes(records[:1] + [timed(2, 0.8)], candidates)[1:] == []

@@ -14,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import sktune
 from sktune import Config, ConfigSpace, _measure
+from sktune import _profile as profile_module
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 from sktune.wisdom import WisdomStore, workload_key
 
@@ -33,7 +34,7 @@ def no_timing(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a runner was started: something was timed")
 
-    monkeypatch.setattr(_measure, "make_runner", refuse)
+    monkeypatch.setattr(profile_module, "make_runner", refuse)
 
 
 def _profile(est, X, y, **kwargs):
@@ -49,7 +50,7 @@ def test_second_profile_answers_from_wisdom(data, monkeypatch):
     first = _profile(est, X, y)
     assert first.origin == {"source": "measured"}
     with monkeypatch.context() as m:
-        m.setattr(_measure, "make_runner", lambda *a, **k: pytest.fail("timed again"))
+        m.setattr(profile_module, "make_runner", lambda *a, **k: pytest.fail("timed again"))
         again = _profile(est, X, y)
     assert again.origin["source"] == "wisdom" and again.origin["budget"] == "quick"
     assert again.records == first.records and again.best == first.best
@@ -65,7 +66,7 @@ def test_wisdom_answers_lower_budgets_only_for_the_same_workload(data, monkeypat
     X, y = data
     est = DecisionTreeClassifier(random_state=0)
     sktune.profile(est, X, y, space=SPACE, budget="measure", isolation="none")
-    monkeypatch.setattr(_measure, "make_runner", lambda *a, **k: pytest.fail("timed"))
+    monkeypatch.setattr(profile_module, "make_runner", lambda *a, **k: pytest.fail("timed"))
     assert _profile(est, X, y).origin["budget"] == "measure"  # quick <= measure
     for other in (dict(est=DecisionTreeClassifier(random_state=0, max_depth=3)),
                   dict(budget="exhaustive"), dict(wisdom=False)):
@@ -131,6 +132,6 @@ def test_estimate_with_wisdom_here_returns_the_measurement(data, monkeypatch):
     X, y = data
     est = DecisionTreeClassifier(random_state=0)
     first = _profile(est, X, y)
-    monkeypatch.setattr(_measure, "make_runner", lambda *a, **k: pytest.fail("timed"))
+    monkeypatch.setattr(profile_module, "make_runner", lambda *a, **k: pytest.fail("timed"))
     again = sktune.recommend(est, X, y, space=SPACE)
     assert again.origin["source"] == "wisdom" and again.best == first.best

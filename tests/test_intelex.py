@@ -19,13 +19,20 @@ pytest.importorskip("sklearnex")
 
 import sktune  # noqa: E402
 from sktune import Config, ConfigSpace  # noqa: E402
-from sktune._intelex import (  # noqa: E402
-    find_intelex_steps,
-    intelex_candidates,
-    why_unavailable,
-)
+from sktune._engines import IntelexEngine  # noqa: E402
 from sktune._introspect import inspect_layers  # noqa: E402
 from sktune.exceptions import EngineNotAvailableError, InvalidConfigError  # noqa: E402
+
+find_intelex_steps = IntelexEngine.find_steps
+why_unavailable = IntelexEngine.why_unavailable
+
+
+def intelex_candidates(estimator, candidates, usable_cores):
+    """The candidates with the engine's twins added, its exclusions and notes."""
+    added, excluded, notes = IntelexEngine.candidates(
+        estimator, tuple(candidates), inspect_layers(estimator), usable_cores,
+        isolation="process")
+    return tuple(candidates) + tuple(added), excluded, notes
 
 FOREST = "randomforestclassifier"
 

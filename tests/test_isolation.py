@@ -21,7 +21,9 @@ import pytest
 from sklearn.datasets import make_classification
 
 import sktune
-from sktune import Config, ConfigSpace, isolation
+from sktune import Config, ConfigSpace
+from sktune._trials import isolated as isolation
+from sktune.exceptions import WorkerStartError
 from sktune.profilers import Profiler
 from sktune.search import RacingSearch
 
@@ -163,6 +165,28 @@ def test_failure_on_a_timed_repeat_in_any_position_of_the_round(
             assert bad_index in failed and bad_index not in timed
 
 
+def test_worker_starts_under_a_long_temporary_folder(private_tmpdir):
+    # Check, in a fresh process whose temporary folder is longer than an
+    # AF_UNIX socket path may be (108 bytes; a CI job's is), that the worker
+    # starts and that nothing is left in the folder.
+    deep = private_tmpdir / ("x" * 60) / ("y" * 60)
+    deep.mkdir(parents=True)
+    code = textwrap.dedent("""
+        import sktune
+        from sklearn.datasets import make_classification
+        from sklearn.tree import DecisionTreeClassifier
+        X, y = make_classification(n_samples=100, n_features=4, random_state=0)
+        result = sktune.profile(DecisionTreeClassifier(random_state=0), X, y,
+                                budget="quick", wisdom=False)
+        print(result.search["isolation"], result.summary()["status"].tolist()[0])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(deep)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["process", "ok"]
+    assert list(deep.iterdir()) == []
+
+
 def test_far_slower_trial_is_cut_off(data, leaves_nothing_behind):
     # Check that a timed repeat taking far longer than the best is stopped
     # and the candidate is marked "cut off", not failed, and not recommended.
@@ -222,7 +246,7 @@ def test_worker_start_failure_is_clear(data, monkeypatch):
     monkeypatch.setattr(isolation.sys, "executable", "/bin/false")
     runner = isolation.IsolatedRunner(sktune.workload.Workload(MisbehavingEstimator(), X, y),
                                       [Config()], [], may_use_loky=False)
-    with runner, pytest.raises(isolation.WorkerStartError, match="exited with status 1"):
+    with runner, pytest.raises(WorkerStartError, match="exited with status 1"):
         runner.warm_up(0)
 
 

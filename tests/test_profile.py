@@ -15,7 +15,9 @@ from sklearn.preprocessing import StandardScaler
 
 import sktune
 from sktune import Config, ConfigSpace, InvalidParameterError, WorkloadError
-from sktune import _measure, _profile, _state
+from sktune import _measure
+from sktune import _profile as profile_module
+from sktune._trials import state as _state
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
 from _helpers import CallCounter, CostlyEstimator, FakeClock
@@ -160,7 +162,7 @@ class _NoRunner:
 )
 def test_profile_bad_input_fails_before_timing(data, monkeypatch, kwargs, match):
     # Check that bad input is refused, naming the argument, before any trial.
-    monkeypatch.setattr(_measure, "make_runner", _NoRunner)
+    monkeypatch.setattr(profile_module, "make_runner", _NoRunner)
     X, y = data
     args = {"estimator": LogisticRegression(), "X": X, "y": y, **kwargs}
     with pytest.raises(InvalidParameterError, match=match) as info:

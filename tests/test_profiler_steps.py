@@ -20,7 +20,7 @@ from sktune.profilers import TracemallocProfiler, get_profiler
 from sktune.profilers import steps as steps_module
 from sktune._estimators import iter_estimators
 from sktune.profilers.steps import StepsProfiler
-from sktune.runner import Runner
+from sktune._trials.local import Runner
 from sktune.workload import Workload
 
 from _helpers import FakeClock

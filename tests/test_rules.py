@@ -51,7 +51,7 @@ def _run(estimator, n_samples=20000, n_features=20, usable=2, X=None, gil_enable
     else:
         y = np.arange(X.shape[0]) % 2
     layers = inspect_layers(estimator, X, y, "fit")
-    # The as-written thread counts profile() passes (_profile._default_threads),
+    # The as-written thread counts profile() passes (sktune._candidates._default_threads),
     # fixed here so that the candidates do not depend on the test machine.
     defaults = {"blas_threads": usable, "openmp_threads": usable}
     candidates = ConfigSpace.auto().resolve(

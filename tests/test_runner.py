@@ -7,9 +7,9 @@ import pytest
 from sklearn.datasets import make_classification
 
 from sktune import Config
-from sktune import runner as runner_mod
+from sktune._trials import local as runner_mod
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
-from sktune.runner import Runner
+from sktune._trials.local import Runner
 from sktune.workload import Workload
 
 from _helpers import CostlyEstimator, FakeClock
@@ -119,7 +119,7 @@ def test_wall_profiler_uses_injected_clock():
 def test_timed_record_is_the_one_rule_for_what_visit_returns():
     # Check that only a successful timed repeat with a finite wall time is a
     # timing: a lost, failed, cut-off or re-labelled run is not.
-    from sktune.runner import timed_record
+    from sktune._trials import timed_record
 
     good = {"config": 1, "phase": "timed", "wall_s": 0.5, "error": None}
     assert timed_record(good) is good

@@ -111,7 +111,7 @@ def test_config_dict_round_trip(config):
 
 def test_config_from_dict_unknown_key():
     # Check that from_dict refuses unknown keys and names them.
-    with pytest.raises(InvalidConfigError, match="n_job"):
+    with pytest.raises(InvalidParameterError, match="Invalid Config field: 'n_job'"):
         Config.from_dict({"n_job": 2})
 
 
@@ -190,8 +190,10 @@ def test_config_rejects_bool_like_config_space():
 
 
 def test_config_unknown_backend_message():
-    # Check that an unknown backend is rejected with joblib's lookup wording.
-    with pytest.raises(InvalidConfigError) as excinfo:
+    # Check that an unknown backend is rejected with joblib's lookup wording,
+    # as a bad value of one parameter (InvalidConfigError is for fields that
+    # contradict each other).
+    with pytest.raises(InvalidParameterError) as excinfo:
         Config(n_jobs=2, backend="lokyy")
     message = str(excinfo.value)
     assert message.startswith("Invalid backend: 'lokyy', expected one of [")
@@ -270,9 +272,9 @@ def test_config_space_invalid_user_space(kwargs, name):
     assert name in str(excinfo.value)
 
 
-def test_config_space_unknown_backend_is_config_error():
+def test_config_space_unknown_backend_is_a_parameter_error():
     # Check that an unknown backend in a space gets joblib's lookup wording.
-    with pytest.raises(InvalidConfigError, match=r"Invalid backend: 'nope', expected one of"):
+    with pytest.raises(InvalidParameterError, match=r"Invalid backend: 'nope', expected one of"):
         ConfigSpace(backend=["nope"])
 
 

@@ -1,4 +1,4 @@
-"""Run trials: one configuration, one call, measured by the profilers.
+"""Run trials in this process: one configuration, one call, measured by the profilers.
 
 The runner applies a :class:`~sktune.Config` (through ``Config.apply`` and
 ``Config.configure``), runs the workload's call between the profilers'
@@ -17,13 +17,13 @@ configuration's fault: every started profiler is still stopped, then a
 
 import gc
 import logging
-import math
 import warnings
-from numbers import Real
 
-from ._apply import apply_config
-from ._compat import loky_executor_state
-from .exceptions import ProfilerError
+from .._compat import loky_executor_state
+from .._engines import EngineSession
+from ..exceptions import ProfilerError
+from .apply import apply_config
+from .base import RunnerBase, timed_record
 
 logger = logging.getLogger("sktune")
 
@@ -76,24 +76,6 @@ def _stop(profiler):
     return fields
 
 
-def timed_record(record):
-    """What a runner's ``visit`` returns for ``record``: the one rule.
-
-    ``record`` itself if it is a successful timed repeat (phase "timed",
-    no error, a finite wall time), else None: a run that raised, crashed
-    its worker, overran its time limit, was cut off or restarted the pool
-    during the timing is never a timing. Both runners return through this,
-    so the search can append whatever they return.
-    """
-    if not isinstance(record, dict) or record.get("phase") != "timed" or record.get("error"):
-        return None
-    seconds = record.get("wall_s")
-    if isinstance(seconds, bool) or not isinstance(seconds, Real) \
-            or not math.isfinite(seconds) or seconds < 0:
-        return None
-    return record
-
-
 def pool_user(may_use_loky):
     """``uses_pool`` for :class:`Runner`: loky configs, and unset backends when
     the workload's joblib sites may default to loky."""
@@ -106,7 +88,7 @@ def close_all(profilers):
     _each(profilers, lambda profiler: _guarded(profiler, "close"))
 
 
-class Runner:
+class Runner(RunnerBase):
     """Runs trials of one workload in this process.
 
     Parameters
@@ -120,31 +102,25 @@ class Runner:
     uses_pool : callable, default=None
         ``uses_pool(config) -> bool``: whether a configuration may run on the
         loky worker pool, so that a pool change forces a new warm-up.
-    engines : sktune.engines.Engines, default=None
+    engines : EngineSession, default=None
         Runs the dask and ray configurations; closed by :meth:`close`. None
         starts one that scatters the workload's X and y to dask workers.
+
+    Notes
+    -----
+    In this process a trial can neither be stopped nor replaced: no time
+    limit, no cut-off, no restart (``supports_time_limit`` and
+    ``supports_restart`` are False; the isolated runner has both).
     """
 
-    #: Where trials run; what the result's ``search["isolation"]`` says.
     isolation = "none"
-    #: In process a trial can neither be stopped nor replaced: no time
-    #: limit, no restarts (the isolated runner has both).
-    timeout = None
-    restarts = 0
 
     def __init__(self, workload, candidates, profilers, uses_pool=None, engines=None):
-        from .engines import Engines
-
+        super().__init__(candidates)
         self.workload = workload
-        self.engines = engines or Engines(data=(workload.X, workload.y))
-        self.candidates = list(candidates)
+        self.engines = engines or EngineSession(data=(workload.X, workload.y))
         self.profilers = list(profilers)
         self.uses_pool = uses_pool or (lambda config: True)
-        self.records = []
-        self.failed = {}
-        self.exceptions = {}
-        self.outputs = {}
-        self.cut_off = set()  # in process a trial cannot be stopped: stays empty
         self._pool_after = {}
 
     # -- one call ---------------------------------------------------------
@@ -218,7 +194,7 @@ class Runner:
         """Warm up if needed, then run one timed repeat of candidate ``index``.
 
         ``limit`` (a cut-off time) is ignored: a run in this process cannot
-        be stopped. Returns the timed record, or None if the candidate failed.
+        be stopped. Returns the timed record, or None (see :func:`timed_record`).
         """
         if index in self.failed:
             return None
@@ -250,7 +226,7 @@ class Runner:
 
     def machine(self):
         """This process's :class:`~sktune.Machine`, thread pools loaded by the runs included."""
-        from .machine import Machine
+        from ..machine import Machine
 
         return Machine.detect()
 

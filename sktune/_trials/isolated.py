@@ -1,8 +1,8 @@
 """Run trials in a worker process, with time limits, surviving crashes and hangs.
 
-:class:`IsolatedRunner` has the interface of :class:`~sktune.runner.Runner`
-(``warm_up``, ``visit``, ``extra``, ``records``, ``failed``, ``outputs``),
-but every run happens in a worker process (``sktune._worker``): a fresh
+:class:`IsolatedRunner` is a :class:`~sktune._trials.base.RunnerBase`
+like the in-process runner, but every run happens in a worker process
+(:mod:`sktune._trials.worker`, speaking :mod:`sktune._trials.protocol`): a fresh
 interpreter started with ``subprocess``, never forked from this process, so
 OpenMP and BLAS thread state here cannot deadlock it (PITFALLS.md 8.2), and
 started in a session of its own. The data is written once to a temporary
@@ -33,8 +33,10 @@ import sys
 import tempfile
 import time
 
-from .exceptions import SktuneError
-from .runner import timed_record
+from .._compat import explicit_joblib_settings
+from ..exceptions import WorkerStartError
+from .base import RunnerBase, timed_record
+from .protocol import AUTHKEY_ENV, Call, Ready, Setup, Started, listen
 
 logger = logging.getLogger("sktune")
 
@@ -49,10 +51,6 @@ _CLOSE_WAIT_S = 20.0
 _STDERR_LINES = 6
 #: joblib only memmaps into /dev/shm when it has this much room (PITFALLS.md 2.5).
 _SHM_MIN_FREE = 2 * 1024 ** 3
-
-
-class WorkerStartError(SktuneError, RuntimeError):
-    """The isolated worker process could not be started."""
 
 
 def _temp_parent():
@@ -72,16 +70,9 @@ def _parent_state():
     limits = {}
     for info in threadpool_info():
         limits.setdefault(info["user_api"], set()).add(info["num_threads"])
-    from joblib.parallel import _backend, default_parallel_config
-
     # The caller's joblib context (``with parallel_config(...)`` around
-    # profile) is part of the pipeline "as written", as in process. Only the
-    # settings given explicitly travel: joblib recognises "not set" by the
-    # identity of its own sentinels, which pickling would break.
-    config = getattr(_backend, "config", None) or {}
-    given = {key: value for key, value in config.items()
-             if value is not default_parallel_config.get(key)}
-    return {"sklearn": sklearn.get_config(), "joblib": given,
+    # profile) is part of the pipeline "as written", as in process.
+    return {"sklearn": sklearn.get_config(), "joblib": explicit_joblib_settings(),
             "thread_limits": {api: min(n) for api, n in limits.items()}}
 
 
@@ -121,16 +112,14 @@ class _Worker:
     """One worker process and its connection."""
 
     def __init__(self, setup_bytes, stderr_path):
-        from multiprocessing.connection import Listener
-
         authkey = secrets.token_bytes(32)
-        self.listener = Listener(authkey=authkey)
-        env = {**os.environ, "SKTUNE_WORKER_AUTHKEY": authkey.hex()}
+        self.listener, address = listen(authkey)
+        env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
         self.stderr = open(stderr_path, "ab")
         kwargs = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sktune._worker", str(self.listener.address)],
+            [sys.executable, "-m", "sktune._trials.worker", address],
             env=env, stdin=subprocess.DEVNULL, stderr=self.stderr, **kwargs)
         self.conn = None
         try:
@@ -138,7 +127,7 @@ class _Worker:
             self.conn.send(list(sys.path))
             self.conn.send_bytes(setup_bytes)
             message = self.receive(time.monotonic() + START_TIMEOUT_S)
-            if message is None or message[0] != "ready":
+            if not isinstance(message, Ready):
                 raise WorkerStartError(
                     f"The sktune worker process did not start: {self.death()}")
         except BaseException:
@@ -192,7 +181,7 @@ class _Worker:
     def send(self, method, *args):
         import cloudpickle
 
-        self.conn.send_bytes(cloudpickle.dumps((method, args)))
+        self.conn.send_bytes(cloudpickle.dumps(Call(method, args)))
 
     def death(self):
         """Why the worker is gone: exit status and the end of its stderr."""
@@ -225,7 +214,7 @@ class _Worker:
                     closable.close()
 
 
-class IsolatedRunner:
+class IsolatedRunner(RunnerBase):
     """Runs trials of one workload in a worker process, with time limits.
 
     Parameters
@@ -248,30 +237,28 @@ class IsolatedRunner:
     """
 
     isolation = "process"
+    supports_time_limit = True
+    supports_restart = True
 
     def __init__(self, workload, candidates, profilers, *, may_use_loky, timeout=None,
                  client_address=None):
         import cloudpickle
         import joblib
 
-        from .machine import usable_cores
+        from ..machine import usable_cores
 
-        self.candidates = list(candidates)
+        super().__init__(candidates)
         self.timeout = timeout
-        self.records, self.failed, self.exceptions, self.outputs = [], {}, {}, {}
-        self.cut_off = set()
-        self.restarts = 0
         self._worker, self._busy = None, False
         self._dir = tempfile.mkdtemp(prefix=f"sktune-{os.getpid()}-", dir=_temp_parent())
         try:
             data_path = os.path.join(self._dir, "data.joblib")
             joblib.dump((workload.X, workload.y), data_path)
-            self._setup = cloudpickle.dumps({
-                "data_path": data_path, "estimator": workload.estimator,
-                "task": workload.task, "candidates": self.candidates,
-                "profilers": list(profilers), "may_use_loky": may_use_loky,
-                "client_address": client_address, "usable_cores": usable_cores(),
-                "state": _parent_state()})
+            self._setup = cloudpickle.dumps(Setup(
+                data_path=data_path, estimator=workload.estimator, task=workload.task,
+                candidates=self.candidates, profilers=list(profilers),
+                may_use_loky=may_use_loky, client_address=client_address,
+                usable_cores=usable_cores(), state=_parent_state()))
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
@@ -334,22 +321,21 @@ class IsolatedRunner:
             message = worker.receive(deadline)
             if message is None:
                 return self._lost(worker, index, phase, round_, started, deadlines)
-            if message[0] == "start":
-                _, index, phase = message
+            if isinstance(message, Started):
+                index, phase = message.index, message.phase
                 started, deadlines = time.monotonic(), {}
                 if limit is not None and phase == "timed":
                     deadlines["cut"] = started + limit
                 continue
-            reply = message[1]
             self._busy = False
-            self.records.extend(reply["records"])
-            self.failed.update(reply["failed"])
-            self.outputs.update(reply["outputs"])
-            for i, exc in reply["exceptions"].items():
+            self.records.extend(message.records)
+            self.failed.update(message.failed)
+            self.outputs.update(message.outputs)
+            for i, exc in message.exceptions.items():
                 self.exceptions.setdefault(i, exc)
-            if reply["error"] is not None:
-                raise reply["error"]
-            return reply["value"]
+            if message.error is not None:
+                raise message.error
+            return message.value
 
     def _lost(self, worker, index, phase, round_, started, deadlines):
         """The worker died or overran: record it, replace the worker."""
@@ -426,7 +412,7 @@ class IsolatedRunner:
         """
         machine = self._call("machine")
         if machine is None:
-            from .machine import Machine
+            from ..machine import Machine
 
             machine = Machine.detect()
         return machine

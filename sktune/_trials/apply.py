@@ -1,11 +1,12 @@
 """Apply one configuration to the calling thread, and undo it on exit.
 
-This is the only code that changes global state: joblib's thread-local
-``parallel_config``, threadpoolctl limits (OpenMP limits are per calling
-thread, OpenBLAS-pthreads limits process-wide; PITFALLS.md section 3.2) and
-Numba's thread-local thread count. Everything is entered on one
-``ExitStack`` so that it is undone in reverse order on every exit path,
-exceptions and ``KeyboardInterrupt`` included (checklist item 4).
+It changes joblib's thread-local ``parallel_config``, threadpoolctl limits
+(OpenMP limits are per calling thread, OpenBLAS-pthreads limits
+process-wide; PITFALLS.md section 3.2) and Numba's thread-local thread
+count, and starts the engine a configuration runs on. Everything is entered
+on one ``ExitStack`` so that it is undone in reverse order on every exit
+path, exceptions and ``KeyboardInterrupt`` included (checklist item 4). Like
+everything that changes the process's state, it lives in ``sktune._trials``.
 """
 
 import contextlib
@@ -13,7 +14,9 @@ import sys
 from multiprocessing.pool import ThreadPool
 
 from joblib import cpu_count, parallel_config
-from joblib._parallel_backends import ThreadingBackend
+
+from .._compat import ThreadingBackend
+from .._engines import EngineSession, backend_engine
 
 
 def _limit_worker_thread(n_threads):
@@ -69,15 +72,11 @@ class CappedThreadingBackend(ThreadingBackend):
         return self._pool
 
 
-#: Backends whose engine (a cluster, a local ray) must be running first.
-ENGINE_BACKENDS = ("dask", "ray")
-
-
 def _joblib_backend(config, engines):
     """The ``backend`` argument for ``parallel_config``, or None."""
     if config.backend == "threading":
         return CappedThreadingBackend(openmp_threads=config.openmp_threads)
-    if config.backend in ENGINE_BACKENDS:
+    if backend_engine(config.backend) is not None:
         return engines.backend(config)
     return config.backend
 
@@ -90,7 +89,7 @@ class apply_config(contextlib.ContextDecorator):
     Parameters
     ----------
     config : Config
-    engines : sktune.engines.Engines, default=None
+    engines : EngineSession, default=None
         Where dask and ray configurations find their running engine. None
         starts what the configuration needs on entry and closes it on exit
         (a dask configuration without ``cluster`` uses the default Client).
@@ -112,10 +111,8 @@ class apply_config(contextlib.ContextDecorator):
         stack = contextlib.ExitStack()
         try:
             engines = self.engines
-            if engines is None and config.backend in ENGINE_BACKENDS:
-                from .engines import Engines
-
-                engines = stack.enter_context(Engines())
+            if engines is None and backend_engine(config.backend) is not None:
+                engines = stack.enter_context(EngineSession())
             backend = _joblib_backend(config, engines)
             if backend is not None:
                 kwargs = {"backend": backend}

@@ -1,6 +1,6 @@
 """Snapshot and restore the process state a profiling run could disturb.
 
-sktune enters every setting with ``with`` (see ``_apply.py``); this module is
+sktune enters every setting with ``with`` (see ``apply.py``); this module is
 the safety net around a whole :func:`sktune.profile` call. It records the
 environment variables, scikit-learn's configuration, joblib's active
 configuration, the thread limits of every native library and Numba's
@@ -11,6 +11,8 @@ import contextlib
 import os
 import sys
 
+from .._compat import joblib_context, set_joblib_context
+
 
 def _threadpool_limits():
     from threadpoolctl import ThreadpoolController
@@ -18,12 +20,6 @@ def _threadpool_limits():
     # A controller built now, so libraries loaded during the run are seen.
     return {info["filepath"]: info["num_threads"]
             for info in ThreadpoolController().info()}
-
-
-def _joblib_config():
-    from joblib.parallel import _backend
-
-    return getattr(_backend, "config", None)
 
 
 def snapshot():
@@ -34,7 +30,7 @@ def snapshot():
     return {
         "environ": dict(os.environ),
         "sklearn": sklearn.get_config(),
-        "joblib": _joblib_config(),
+        "joblib": joblib_context(),
         "threadpools": _threadpool_limits(),
         "numba_threads": numba.get_num_threads() if numba is not None and hasattr(
             numba, "get_num_threads") else None,
@@ -54,13 +50,7 @@ def restore(saved):
     if "sklearn" in changed:
         sklearn.set_config(**saved["sklearn"])
     if "joblib" in changed:
-        from joblib.parallel import _backend
-
-        if saved["joblib"] is None:
-            with contextlib.suppress(AttributeError):
-                del _backend.config
-        else:
-            _backend.config = saved["joblib"]
+        set_joblib_context(saved["joblib"])
     if "threadpools" in changed:
         from threadpoolctl import ThreadpoolController
 

@@ -1,14 +1,15 @@
-"""The worker process of isolated profiling: ``python -m sktune._worker ADDRESS``.
+"""The worker process of isolated profiling: ``python -m sktune._trials.worker ADDRESS``.
 
-Started by :class:`sktune.isolation.IsolatedRunner` in a fresh interpreter
+Started by :class:`~sktune._trials.isolated.IsolatedRunner` in a fresh interpreter
 (never forked, so no OpenMP or BLAS thread state is inherited; PITFALLS.md
 section 8.2), in a session of its own, so that a Ctrl-C in the terminal
 reaches only the parent, which decides what to keep. The worker connects
 back, receives the workload once (the estimator by cloudpickle, X and y as
 files it memory-maps), and serves the parent's calls on an in-process
-:class:`~sktune.runner.Runner` until told to close. Before each run it
+:class:`~sktune._trials.local.Runner` until told to close. Before each run it
 tells the parent which candidate and phase start, so that the parent can
-enforce time limits and say what a crash interrupted.
+enforce time limits and say what a crash interrupted. The messages are the
+types of :mod:`sktune._trials.protocol`.
 """
 
 import contextlib
@@ -18,8 +19,7 @@ import signal
 import sys
 import tempfile
 
-#: The parent passes the connection's key here, never on the command line.
-AUTHKEY_ENV = "SKTUNE_WORKER_AUTHKEY"
+from .protocol import AUTHKEY_ENV, Done, Ready, Started, connect
 
 
 def _portable(exc):
@@ -38,11 +38,10 @@ def _enter_parent_state(state):
 
     sklearn.set_config(**state["sklearn"])
     if state["joblib"]:
-        from joblib.parallel import _backend, default_parallel_config
+        from .._compat import enter_joblib_settings
 
-        # This (main) thread runs every trial; unset keys get this
-        # process's own "not set" sentinels.
-        _backend.config = {**default_parallel_config, **state["joblib"]}
+        # This (main) thread runs every trial.
+        enter_joblib_settings(state["joblib"])
     for user_api, n_threads in state["thread_limits"].items():
         # Process-wide for the libraries loaded now; kept for the worker's life.
         threadpool_limits(n_threads, user_api=user_api)
@@ -51,33 +50,32 @@ def _enter_parent_state(state):
 def _make_runner(setup, conn):
     import joblib
 
-    from .engines import Engines
-    from .runner import Runner, pool_user
-    from .workload import Workload
+    from .._engines import EngineSession
+    from ..workload import Workload
+    from .local import Runner, pool_user
 
     class NotifyingRunner(Runner):
         def _trial(self, index, phase, round_=None, profilers=None):
-            conn.send(("start", index, phase))
+            conn.send(Started(index, phase))
             return super()._trial(index, phase, round_, profilers)
 
     # Copy-on-write: shared pages, and a step that writes into X in place
     # works as it does in the user's process.
-    X, y = joblib.load(setup["data_path"], mmap_mode="c")
-    may_use_loky = setup["may_use_loky"]
-    # Dask spills and ray keeps its session in the parent's data folder,
+    X, y = joblib.load(setup.data_path, mmap_mode="c")
+    # Dask's scratch space and ray's session go in the parent's data folder,
     # which the parent deletes even when this process is killed.
-    engines = Engines(data=(X, y), client_address=setup["client_address"],
-                      temp_dir=os.path.dirname(setup["data_path"]),
-                      ray_cpus=setup["usable_cores"], stop_tracker=False)
+    engines = EngineSession(data=(X, y), client_address=setup.client_address,
+                            temp_dir=os.path.dirname(setup.data_path),
+                            ray_cpus=setup.usable_cores, stop_tracker=False)
     return NotifyingRunner(
-        Workload(setup["estimator"], X, y, setup["task"]), setup["candidates"],
-        setup["profilers"], uses_pool=pool_user(may_use_loky), engines=engines)
+        Workload(setup.estimator, X, y, setup.task), setup.candidates,
+        setup.profilers, uses_pool=pool_user(setup.may_use_loky), engines=engines)
 
 
 def _serve(conn):
     import cloudpickle
 
-    from .runner import close_all
+    from .local import close_all
 
     # The parent's import path first, so that the estimator's classes load
     # from where the parent found them (a script's folder, a test folder).
@@ -86,12 +84,13 @@ def _serve(conn):
     # Temporary files made here (the steps profiler's, the estimator's own)
     # go to the parent's data folder, which the parent deletes even after
     # killing this process.
-    tempfile.tempdir = os.path.dirname(setup["data_path"])
-    _enter_parent_state(setup["state"])
+    tempfile.tempdir = os.path.dirname(setup.data_path)
+    _enter_parent_state(setup.state)
     runner = _make_runner(setup, conn)
-    conn.send(("ready", os.getpid()))
+    conn.send(Ready(os.getpid()))
     while True:
-        method, args = cloudpickle.loads(conn.recv_bytes())
+        call = cloudpickle.loads(conn.recv_bytes())
+        method, args = call.method, call.args
         if method == "close":
             # The engines (clusters, ray) shut down cleanly; the profilers'
             # copies here delete what they made here (temporary folders).
@@ -103,7 +102,7 @@ def _serve(conn):
         n_records, known = len(runner.records), set(runner.outputs)
         try:
             if method == "machine":
-                from .machine import Machine
+                from ..machine import Machine
 
                 value, error = Machine.detect(), None
             elif method == "extra":
@@ -117,17 +116,14 @@ def _serve(conn):
                 value, error = getattr(runner, method)(*args), None
         except Exception as exc:  # a ProfilerError: the parent re-raises it
             value, error = None, _portable(exc)
-        conn.send_bytes(cloudpickle.dumps(("done", {
-            "value": value, "error": error,
-            "records": runner.records[n_records:],
-            "failed": dict(runner.failed),
-            "outputs": {i: out for i, out in runner.outputs.items() if i not in known},
-            "exceptions": {i: _portable(e) for i, e in runner.exceptions.items()}})))
+        conn.send_bytes(cloudpickle.dumps(Done(
+            value=value, error=error, records=runner.records[n_records:],
+            failed=dict(runner.failed),
+            outputs={i: out for i, out in runner.outputs.items() if i not in known},
+            exceptions={i: _portable(e) for i, e in runner.exceptions.items()})))
 
 
 def main(address):
-    from multiprocessing.connection import Client
-
     # Ctrl-C is the parent's to handle: it keeps what was measured and
     # stops this process (a new session already keeps the terminal's
     # SIGINT away; this covers a parent that signals the group).
@@ -140,7 +136,7 @@ def main(address):
         # longer than the crash itself).
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
-    conn = Client(address, authkey=authkey)
+    conn = connect(address, authkey)
     try:
         _serve(conn)
     except (EOFError, ConnectionError, BrokenPipeError):
