@@ -46,7 +46,8 @@ try:
 except ImportError:  # a source checkout, not installed: use the tree's copy
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import sktune
-from sktune import _kernels, transformers
+from sktune import transformers
+from sktune._compiled import kernels as _kernels
 from sktune._stats import ratio_interval, spread
 
 #: Interleaved rounds: 9 gave 95% intervals of about +-5% on the 2-core VM.
@@ -140,7 +141,7 @@ def run_setting(X, n_threads, n_repeats, rng):
     # same bytes viewed as float64 (the engine is Cython when built).
     flat = X.reshape(-1).view(np.float64)
     flat_buffer = buffer.reshape(-1).view(np.float64)
-    copy = (_kernels._cy or _kernels._kernels_numpy).stream_copy
+    copy = (_kernels._cy or _kernels.kernels_numpy).stream_copy
 
     def copy_into_buffer():
         copy(flat, flat_buffer, n_threads)

@@ -81,10 +81,10 @@ _LAZY = {
     "compare": (".compare", None),
     "wisdom": (".wisdom", None),
     "search": (".search", None),
-    "jit_transformer": ("._jit_transformer", "jit_transformer"),
-    "JitTransformer": ("._jit_transformer", "JitTransformer"),
-    "cython_transformer": ("._cython_runtime", "cython_transformer"),
-    "CythonTransformer": ("._cython_runtime", "CythonTransformer"),
+    "jit_transformer": ("._compiled.jit_transformer", "jit_transformer"),
+    "JitTransformer": ("._compiled.jit_transformer", "JitTransformer"),
+    "cython_transformer": ("._compiled.cython_transformer", "cython_transformer"),
+    "CythonTransformer": ("._compiled.cython_transformer", "CythonTransformer"),
 }
 
 

@@ -13,10 +13,12 @@ import os
 import time
 
 from joblib._parallel_backends import ThreadingBackend  # noqa: F401  (re-exported)
-from sklearn.base import _fit_context  # noqa: F401  (re-exported)
+from sklearn.base import _fit_context as fit_context  # noqa: F401  (re-exported)
 from sklearn.preprocessing._data import (  # noqa: F401  (re-exported)
-    _handle_zeros_in_scale,
-    _is_constant_feature,
+    _handle_zeros_in_scale as handle_zeros_in_scale,
+)
+from sklearn.preprocessing._data import (  # noqa: F401  (re-exported)
+    _is_constant_feature as is_constant_feature,
 )
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     Interval,

@@ -9,7 +9,7 @@ applies them to a clone. Two kinds are known:
   (a user's subclass is left alone: it may override what the kernels do);
 * a ``FunctionTransformer`` whose ``func`` is a plain Python function keeps
   every parameter but runs ``func`` compiled by Numba (a picklable
-  :class:`~sktune._jit.JitFunction`), offered only when Numba compiles it and
+  :class:`~sktune._compiled.jit.JitFunction`), offered only when Numba compiles it and
   its output matches the Python function's on a sample of the data.
 
 Nothing here compiles C code (PITFALLS.md checklist 32); Numba compiles only
@@ -40,7 +40,7 @@ _PROBE_ROWS = 16
 
 def _python_function(func):
     """True for a function Numba may compile: Python code, not a ufunc or builtin."""
-    from ._jit import JitFunction
+    from ._compiled.jit import JitFunction
 
     return inspect.isfunction(func) and not isinstance(func, JitFunction)
 
@@ -79,7 +79,7 @@ def find_substitutions(estimator, X):
     notes : list of str
         What compiling cost, for the result's notes.
     """
-    from ._jit import try_compile
+    from ._compiled.jit import try_compile
 
     paths, refused, notes = [], [], []
     for path, step in iter_estimators(estimator):
@@ -111,7 +111,7 @@ def substitute(step):
     if type(step) in SUBSTITUTES:
         return SUBSTITUTES[type(step)](**step.get_params(deep=False))
     if isinstance(step, preprocessing.FunctionTransformer) and _python_function(step.func):
-        from ._jit import JitFunction
+        from ._compiled.jit import JitFunction
 
         return clone(step).set_params(func=JitFunction(step.func, kind="array"))
     raise InvalidConfigError(

@@ -325,7 +325,7 @@ def _compiled_info():
     import importlib
 
     try:  # import_module, unlike "from . import", honours sys.modules (tests)
-        kernels = importlib.import_module(f"{__package__}._kernels")
+        kernels = importlib.import_module(f"{__package__}._compiled.kernels")
         return {str(k): v for k, v in dict(kernels.engine_info()).items()}
     except Exception:  # any failure means "unknown", never a broken `sktune info`
         return {}
@@ -362,7 +362,7 @@ class Machine:
     numba_threading_layer : str or None
         Configured layer; None when numba is not imported.
     compiled : dict
-        ``sktune._kernels.engine_info()``; empty if unknown.
+        ``sktune._compiled.kernels.engine_info()``; empty if unknown.
     omp_env : dict
         The thread-related environment variables that are set.
     free_threaded : bool, default=False

@@ -122,7 +122,7 @@ class SearchState:
         timing is a finite, non-negative number of seconds.
 
         A runner hands the search only successful timed repeats (see
-        :func:`sktune.runner.timed_record`); anything else reaching here is
+        :func:`sktune._trials.timed_record`); anything else reaching here is
         a bug, named as one before any statistic is computed on it.
         """
         for index, times in self.timings.items():

@@ -25,8 +25,8 @@ from scipy import sparse
 from sklearn import get_config, preprocessing
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
-from . import _kernels
-from ._compat import StrOptions, _fit_context, _handle_zeros_in_scale, _is_constant_feature
+from ._compiled import kernels
+from ._compat import StrOptions, fit_context, handle_zeros_in_scale, is_constant_feature
 
 __all__ = ["StandardScaler", "MinMaxScaler", "Normalizer", "PolynomialFeatures"]
 
@@ -131,7 +131,7 @@ def _docstring(parent, notes):
 
 def _constraints(parent):
     return {**parent._parameter_constraints,
-            "engine": [StrOptions(set(_kernels.ENGINES))]}
+            "engine": [StrOptions(set(kernels.ENGINES))]}
 
 
 class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
@@ -148,7 +148,7 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         super().__init__(copy=copy, with_mean=with_mean, with_std=with_std)
         self.engine = engine
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Online computation of mean and std on X for later scaling.
 
@@ -164,7 +164,7 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
             return not (np.isfinite(mean[seen]).all() and np.isfinite(var[seen]).all())
 
         X, (count, mean, var) = self._fit_checked(
-            X, first_call, lambda X: _kernels.column_moments(X, engine=self.engine),
+            X, first_call, lambda X: kernels.column_moments(X, engine=self.engine),
             non_finite)
         last_n = (np.zeros(X.shape[1]) if first_call
                   else np.broadcast_to(self.n_samples_seen_, (X.shape[1],)))
@@ -178,9 +178,9 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
         if np.ptp(self.n_samples_seen_) == 0:  # scikit-learn's integer form
             self.n_samples_seen_ = self.n_samples_seen_[0]
         if self.with_std:
-            constant_mask = _is_constant_feature(self.var_, self.mean_,
+            constant_mask = is_constant_feature(self.var_, self.mean_,
                                                  self.n_samples_seen_)
-            self.scale_ = _handle_zeros_in_scale(np.sqrt(self.var_), copy=False,
+            self.scale_ = handle_zeros_in_scale(np.sqrt(self.var_), copy=False,
                                                  constant_mask=constant_mask)
         else:
             self.scale_ = None
@@ -212,7 +212,7 @@ class StandardScaler(_KernelMixin, preprocessing.StandardScaler):
             n_features = X.shape[1]
             mean = self.mean_ if self.with_mean else np.zeros(n_features)
             scale = self.scale_ if self.with_std else np.ones(n_features)
-            return _kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
+            return kernels.column_affine(X, mean, scale, mul_add=inverse, out=out,
                                           check_finite=check_finite, engine=self.engine)
 
         return self._transform_checked(X, copy, self._validator(inverse), kernel)
@@ -253,7 +253,7 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         super().__init__(feature_range=feature_range, copy=copy, clip=clip)
         self.engine = engine
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Online computation of min and max on X for later scaling.
 
@@ -264,7 +264,7 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
             return super().partial_fit(X, y)  # scikit-learn's own errors
         first_pass = not hasattr(self, "n_samples_seen_")
         X, (data_min, data_max) = self._fit_checked(
-            X, first_pass, lambda X: _kernels.column_min_max(X, engine=self.engine),
+            X, first_pass, lambda X: kernels.column_min_max(X, engine=self.engine),
             lambda extremes: any(np.isinf(v).any() for v in extremes))
         low, high = (np.asarray(v, dtype=X.dtype) for v in self.feature_range)
         if first_pass:
@@ -274,7 +274,7 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
             data_max = np.maximum(self.data_max_, data_max)
             self.n_samples_seen_ += X.shape[0]
         data_range = data_max - data_min
-        self.scale_ = (high - low) / _handle_zeros_in_scale(data_range, copy=True)
+        self.scale_ = (high - low) / handle_zeros_in_scale(data_range, copy=True)
         self.min_ = low - data_min * self.scale_
         self.data_min_, self.data_max_, self.data_range_ = data_min, data_max, data_range
         return self
@@ -303,7 +303,7 @@ class MinMaxScaler(_KernelMixin, preprocessing.MinMaxScaler):
         clip = self.feature_range if self.clip and not inverse else None
         return self._transform_checked(
             X, self.copy, self._validator(inverse),
-            lambda X, out, check: _kernels.column_affine(
+            lambda X, out, check: kernels.column_affine(
                 X, self.min_, self.scale_, mul_add=not inverse, clip=clip, out=out,
                 check_finite=check, engine=self.engine))
 
@@ -330,7 +330,7 @@ class Normalizer(_KernelMixin, preprocessing.Normalizer):
             return super().transform(X, copy=copy)
         return self._transform_checked(
             X, self.copy if copy is None else copy, self._validator(),
-            lambda X, out, check: _kernels.normalize_rows(
+            lambda X, out, check: kernels.normalize_rows(
                 X, self.norm, out=out, check_finite=check, engine=self.engine),
             allow_nan=False)
 
@@ -361,6 +361,6 @@ class PolynomialFeatures(_KernelMixin, preprocessing.PolynomialFeatures):
             return super().transform(X)
         check_is_fitted(self)
         Xv = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        return _kernels.polynomial_2(Xv, include_bias=self.include_bias,
+        return kernels.polynomial_2(Xv, include_bias=self.include_bias,
                                      interaction_only=self.interaction_only,
                                      engine=self.engine)

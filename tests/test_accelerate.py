@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 
 import sktune
 from sktune import Config, ConfigSpace, transformers
-from sktune._jit import JitFunction
+from sktune._compiled.jit import JitFunction
 from sktune.exceptions import InvalidConfigError, InvalidParameterError
 
 pytest.importorskip("numba")

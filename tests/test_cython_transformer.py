@@ -1,4 +1,4 @@
-"""Tests of sktune._cython_runtime: user Cython kernels compiled at run time.
+"""Tests of sktune._compiled.cython_build and cython_transformer: user Cython kernels compiled at run time.
 
 Every compile is real (Cython and the C compiler, several seconds each), so
 the sources are module constants and each is built once per session: the
@@ -21,8 +21,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktune import _cython_runtime
-from sktune._cython_runtime import CythonTransformer, cython_transformer
+from sktune._compiled import cython_build as _cython_runtime
+from sktune._compiled import cython_transformer as cython_transformer_module
+from sktune._compiled.cython_transformer import CythonTransformer, cython_transformer
 from sktune.exceptions import CompileError, InvalidParameterError, SktuneError
 
 needs_compiler = pytest.mark.skipif(
@@ -185,10 +186,10 @@ def test_cython_transformer_import_and_construction_compile_nothing(monkeypatch)
     monkeypatch.setattr(subprocess, "run", _forbidden)
     monkeypatch.setattr(subprocess, "Popen", _forbidden)
     spec = importlib.util.spec_from_file_location(
-        "sktune._cython_runtime_copy", _cython_runtime.__file__)
+        "sktune._compiled.cython_build_copy", _cython_runtime.__file__)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
-    monkeypatch.setattr(_cython_runtime, "_load_module", _forbidden)
+    monkeypatch.setattr(cython_transformer_module, "load_module", _forbidden)
     est = CythonTransformer(source=CLIP_SQUARE)
     assert clone(est).get_params() == {"source": CLIP_SQUARE, "func_name": None}
     assert pickle.loads(pickle.dumps(est)).get_params() == est.get_params()
@@ -255,7 +256,7 @@ def test_cython_transformer_needs_one_public_function(monkeypatch, source, found
 )
 def test_cython_transformer_invalid_parameters(monkeypatch, call, message):
     # Check that bad arguments raise InvalidParameterError in sklearn's wording.
-    monkeypatch.setattr(_cython_runtime, "_load_module", _forbidden)
+    monkeypatch.setattr(cython_transformer_module, "load_module", _forbidden)
     with pytest.raises(InvalidParameterError) as excinfo:
         call()
     assert str(excinfo.value) == message

@@ -1,4 +1,4 @@
-"""Tests for sktune._jit: user functions compiled by numba, as transformers."""
+"""Tests for sktune._compiled.jit: user functions compiled by numba, as transformers."""
 
 import json
 import os
@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sktune
-from sktune._jit import JitFunction, try_compile
-from sktune._jit_transformer import JitTransformer, jit_transformer
+from sktune._compiled.jit import JitFunction, try_compile
+from sktune._compiled.jit_transformer import JitTransformer, jit_transformer
 from sktune.exceptions import InvalidParameterError, SktuneWarning
 
 numba = pytest.importorskip("numba")
@@ -277,7 +277,7 @@ def test_jit_transformer_disk_cache_across_processes(tmp_path):
         import numpy as np
         sys.path.insert(0, {str(tmp_path)!r})
         from userfuncs import root
-        from sktune._jit_transformer import JitTransformer
+        from sktune._compiled.jit_transformer import JitTransformer
         t = JitTransformer(root).fit(np.random.default_rng(0).random((30, 4)))
         print(json.dumps(dict(t.compile_info_, engine=t.engine_)))
     """
@@ -339,7 +339,7 @@ def test_jit_function_clone_shares_compiled_code(global_random_seed, monkeypatch
     # closure (compiled in memory, not on disk) does not build it again.
     from sklearn.preprocessing import FunctionTransformer
 
-    from sktune import _jit_source
+    from sktune._compiled import jit_source as _jit_source
 
     builds = []
     build = _jit_source.build
@@ -414,7 +414,7 @@ def test_jit_transformer_workqueue_threads_do_not_abort(env):
         from concurrent.futures import ThreadPoolExecutor
         import numba
         import numpy as np
-        from sktune._jit_transformer import JitTransformer
+        from sktune._compiled.jit_transformer import JitTransformer
 
         def root_sum(row):
             return np.sqrt(np.abs(row)).sum()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sktune import _kernels
+from sktune._compiled import kernels as _kernels
 
 pytestmark = pytest.mark.skipif(_kernels._cy is None,
                                 reason="sktune's Cython extension is not built")

@@ -1,4 +1,4 @@
-"""Tests of sktune._kernels: engine parity, thread limits, input checks."""
+"""Tests of sktune._compiled.kernels: engine parity, thread limits, input checks."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import threadpool_limits
 
-from sktune import _kernels
-from sktune._kernels import (
+from sktune._compiled import kernels as _kernels
+from sktune._compiled.kernels import (
     _effective_n_threads,
         engine_info,
     column_affine,
@@ -218,7 +218,7 @@ def test_engine_info_no_extensions_env_in_subprocess():
         "import json, warnings\n"
         "import numpy as np\n"
         "warnings.simplefilter('error')\n"
-        "from sktune._kernels import column_affine, engine_info\n"
+        "from sktune._compiled.kernels import column_affine, engine_info\n"
         "X = np.arange(6, dtype=np.float32).reshape(3, 2)\n"
         "out = column_affine(X, X.mean(0), X.std(0))\n"
         "ok = bool(np.array_equal(out, (X - X.mean(0)) / X.std(0)))\n"

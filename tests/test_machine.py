@@ -340,7 +340,7 @@ def test_machine_detect_sees_lazily_loaded_openmp(tmp_path):
 @pytest.mark.slow
 def test_machine_detect_imports_no_optional_packages():
     # Check that detect() does not import numba, pandas or matplotlib to read versions.
-    code = ("import sys; sys.modules['sktune._kernels'] = None\n"
+    code = ("import sys; sys.modules['sktune._compiled.kernels'] = None\n"
             "import sktune.machine\n"
             "names = ('numba', 'pandas', 'matplotlib')\n"
             "before = {n for n in names if n in sys.modules}\n"
@@ -360,14 +360,14 @@ def test_numba_threading_layer_only_when_imported(monkeypatch):
 
 
 def test_compiled_info_falls_back_to_empty(monkeypatch):
-    # Check that a missing or broken sktune._kernels gives {} rather than an error.
-    monkeypatch.setitem(sys.modules, "sktune._kernels", None)
+    # Check that a missing or broken sktune._compiled.kernels gives {} rather than an error.
+    monkeypatch.setitem(sys.modules, "sktune._compiled.kernels", None)
     assert machine_mod._compiled_info() == {}
 
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(sys.modules, "sktune._kernels", types.SimpleNamespace(engine_info=broken))
+    monkeypatch.setitem(sys.modules, "sktune._compiled.kernels", types.SimpleNamespace(engine_info=broken))
     assert machine_mod._compiled_info() == {}
 
 

@@ -15,7 +15,8 @@ from sklearn import preprocessing
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktune import _kernels, transformers
+from sktune import transformers
+from sktune._compiled import kernels as _kernels
 
 with_cython = pytest.mark.skipif(_kernels._cy is None,
                                  reason="sktune's Cython extension is not built")
@@ -325,7 +326,7 @@ def test_transformers_use_numpy_twins_under_no_extensions(tmp_path):
         "import numpy as np\n"
         "warnings.simplefilter('error')\n"
         "from sklearn import preprocessing as P\n"
-        "from sktune import _kernels, transformers as T\n"
+        "from sktune import transformers as T\nfrom sktune._compiled import kernels as _kernels\n"
         "X = np.random.default_rng(0).normal(size=(200, 4))\n"
         "ok = all(np.allclose(getattr(T, n)().fit_transform(X), "
         "getattr(P, n)().fit_transform(X)) for n in T.__all__)\n"

@@ -1,1 +1,1 @@
-"""Compiled kernels (Cython); use them through :mod:`sktune._kernels`."""
+"""Compiled kernels (Cython); use them through :mod:`sktune._compiled.kernels`."""

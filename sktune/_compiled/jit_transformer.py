@@ -1,8 +1,8 @@
 """``sktune.jit_transformer``: a user's Python function as a scikit-learn transformer.
 
-The estimator over :class:`sktune._jit.JitFunction`: fit compiles ``func``
+The estimator over :class:`sktune._compiled.jit.JitFunction`: fit compiles ``func``
 for X's dtype and checks it against the Python function on a sample of rows
-(:func:`sktune._jit._checked`); transform runs the compiled variant, or the
+(:func:`sktune._compiled.jit._checked`); transform runs the compiled variant, or the
 Python function when numba could not match it.
 """
 
@@ -13,9 +13,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _jit_source
-from ._compat import _fit_context
-from ._jit import (
+from .._compat import fit_context
+from . import jit_source
+from .jit import (
     _CONSTRAINTS,
     _DTYPES,
     JitFunction,
@@ -26,7 +26,7 @@ from ._jit import (
     _sample_rows,
     _warn,
 )
-from ._validation import validate_params
+from .._validation import validate_params
 
 __all__ = ["JitTransformer", "jit_transformer"]
 
@@ -110,7 +110,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Compile ``func`` for X's dtype and check it against Python.
 
@@ -162,7 +162,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
         X = np.ascontiguousarray(
             validate_data(self, X, reset=False, dtype=_DTYPES, ensure_all_finite=False))
         if self._jit_function is None:
-            out = _jit_source.run_python(self.func, self.kind, X, {})
+            out = jit_source.run_python(self.func, self.kind, X, {})
         else:
             out = self._jit_function(X)
         if np.ndim(out) != 2 or np.shape(out)[1] != self.n_features_out_:

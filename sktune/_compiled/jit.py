@@ -10,7 +10,7 @@ different answer than Python on the sample, one :class:`SktuneWarning` says
 why and the Python function runs instead. Numba is imported lazily.
 
 Compiled code lives in numba's disk cache next to a generated module per
-function (:mod:`sktune._jit_source`), so a loky worker loads it instead of
+function (:mod:`sktune._compiled.jit_source`), so a loky worker loads it instead of
 compiling; only the parameters (func, kind, parallel) are pickled. Parallel
 drivers run on numba's thread-local ``get_num_threads()``, as
 :meth:`sktune.Config.apply` set it, and fall back to a serial driver where the
@@ -30,10 +30,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import _jit_source
-from ._compat import StrOptions
-from ._validation import validate_params
-from .exceptions import CompileError, SktuneWarning
+from .._compat import StrOptions
+from .._validation import validate_params
+from ..exceptions import CompileError, SktuneWarning
+from . import jit_source
 
 __all__ = ["JitFunction", "try_compile"]
 
@@ -77,7 +77,7 @@ def _warn(message):
     import sklearn
 
     internal = tuple(os.path.dirname(m.__file__) + os.sep
-                     for m in (sys.modules[__package__], sklearn, joblib))
+                     for m in (sys.modules[__package__.partition(".")[0]], sklearn, joblib))
     level, frame = 1, sys._getframe(0)
     while frame is not None and frame.f_code.co_filename.startswith(internal):
         level, frame = level + 1, frame.f_back
@@ -230,7 +230,7 @@ class JitFunction:
     Examples
     --------
     >>> import numpy as np
-    >>> from sktune._jit import JitFunction
+    >>> from sktune._compiled.jit import JitFunction
     >>> def scale(X, factor=2.0):
     ...     return X * factor
     >>> JitFunction(scale)(np.ones((2, 2)), factor=3.0)
@@ -272,7 +272,7 @@ class JitFunction:
             return self._run(X, kw)[0]
         except _NotCompiled as exc:
             # Errors raised here are the user's function's own.
-            out = _jit_source.run_python(self.func, self.kind, X, kw)
+            out = jit_source.run_python(self.func, self.kind, X, kw)
             if exc.variant not in self._python:
                 self._python[exc.variant] = exc.reason
                 _warn(_fallback_message(self.func, exc.reason))
@@ -300,12 +300,12 @@ class JitFunction:
             try:
                 with _LOCK:
                     if parallel not in self._namespaces:
-                        self._namespaces[parallel] = _jit_source.build(
+                        self._namespaces[parallel] = jit_source.build(
                             self.func, self.kind, parallel)
                 namespace, cache_reason = self._namespaces[parallel]
-                hits = _jit_source.cache_hits(namespace)
+                hits = jit_source.cache_hits(namespace)
                 with _quiet_first_compile(first):
-                    out = _jit_source.run_compiled(namespace, self.kind, X, kw)
+                    out = jit_source.run_compiled(namespace, self.kind, X, kw)
             except Exception as exc:
                 if first or type(exc).__module__.startswith("numba"):
                     raise _NotCompiled(variant, _numba_reason(exc),
@@ -316,7 +316,7 @@ class JitFunction:
         if first:
             self.compile_info_[variant] = {
                 "seconds": time.perf_counter() - start,
-                "cached": _jit_source.cache_hits(namespace) > hits,
+                "cached": jit_source.cache_hits(namespace) > hits,
                 "cache_reason": cache_reason,
                 "threading_layer": _layer(numba) if parallel else None,
             }
@@ -355,7 +355,7 @@ def _checked(jit, X, kw):
     ``reason`` is None when the compiled output matches; otherwise it says why
     not and that variant of ``jit`` runs in Python from now on.
     """
-    expected = _jit_source.run_python(jit.func, jit.kind, X, kw)
+    expected = jit_source.run_python(jit.func, jit.kind, X, kw)
     try:
         got, variant = jit._run(X, kw)
     except _NotCompiled as exc:
@@ -405,7 +405,7 @@ def try_compile(func: Callable, X_sample, *, kind: str = "array", kw_args=None,
     Examples
     --------
     >>> import numpy as np
-    >>> from sktune._jit import try_compile
+    >>> from sktune._compiled.jit import try_compile
     >>> def log1p_abs(X):
     ...     return np.log1p(np.abs(X))
     >>> jit, reason, seconds = try_compile(log1p_abs, np.ones((4, 2)))

@@ -1,6 +1,6 @@
 """Numerical kernels of sktune and the one place that picks their engine.
 
-Every kernel has a NumPy reference (``_<name>_numpy``) with the same
+Every kernel has a NumPy reference (``kernels_numpy.<name>``) with the same
 signature; the Cython extension ``sktune._cy._kernels`` is only an
 optimisation. The extension is imported once, here, at import time; setting
 ``SKTUNE_NO_EXTENSIONS=1`` before the import makes sktune behave as if it had
@@ -8,7 +8,7 @@ not been built. Nothing is ever compiled at import or call time (PITFALLS.md
 checklist 32): a missing extension means the NumPy engine.
 
 Both engines have the same functions with the same signatures
-(``_kernels_numpy`` is the reference); the functions here validate the
+(``kernels_numpy`` is the reference); the functions here validate the
 input, lay it out (F-ordered data reaches a kernel as its C-contiguous
 transpose, never as a copy), allocate the outputs, call the engine and merge
 per-thread partial results, once for both engines. The OpenMP thread count
@@ -23,9 +23,9 @@ from numbers import Integral
 
 import numpy as np
 
-from . import _kernels_numpy
-from ._validation import invalid_choice
-from .exceptions import EngineNotAvailableError, InvalidParameterError, SktuneWarning
+from .._validation import invalid_choice
+from ..exceptions import EngineNotAvailableError, InvalidParameterError, SktuneWarning
+from . import kernels_numpy
 
 __all__ = [
     "ENGINES",
@@ -54,7 +54,7 @@ if _NO_EXTENSIONS:
     _CY_IMPORT_ERROR = f"{_NO_EXTENSIONS_ENV} is set"
 else:
     try:
-        from ._cy import _kernels as _cy
+        from .._cy import _kernels as _cy
     except ImportError as exc:  # not built: sdist without a compiler, or --inplace not run
         _cy = None
         _CY_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -212,7 +212,7 @@ def _engine(engine, n_threads, caller):
     """The kernel module for ``engine`` and the resolved thread count."""
     name = _select_engine(engine)
     n_threads = _effective_n_threads(n_threads, caller)
-    return (_cy if name == "cython" else _kernels_numpy), n_threads
+    return (_cy if name == "cython" else kernels_numpy), n_threads
 
 
 # Tile of column_moments: rows of this many bytes are read once from memory
@@ -415,7 +415,7 @@ def normalize_rows(X, norm="l2", *, out=None, check_finite=False, n_threads=None
     else:
         # A row of an F-ordered X is strided: take the norms with NumPy's
         # column-wise reductions, then scale the columns of X.T in one pass.
-        norms = _kernels_numpy.row_norms(X, _NORMS[norm], tiny)
+        norms = kernels_numpy.row_norms(X, _NORMS[norm], tiny)
         flags = module.column_affine(X.T, np.zeros_like(norms), norms, out.T, False,
                                      False, False, 0.0, 0.0, check, n_threads)
     return (out, bool(flags & 1), bool(flags & 2)) if check_finite else out

@@ -27,7 +27,7 @@ import types
 
 import numpy as np
 
-from ._files import cache_dir, write_atomic
+from .._files import cache_dir, write_atomic
 
 _MODULES_LOCK = threading.Lock()
 _MODULES = {}  # sha -> namespace of an imported generated module
