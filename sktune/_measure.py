@@ -47,17 +47,6 @@ def auto_timeout(probe_s):
     return max(TIMEOUT_MIN_S, TIMEOUT_FACTOR * probe_s)
 
 
-def busy_elsewhere(interval=0.1):
-    """Share of all CPUs busy right now, while sktune itself is idle.
-
-    The load average would also count sktune's own previous run (its 1-minute
-    average decays slowly), flagging back-to-back profiles as noisy.
-    """
-    import psutil
-
-    return psutil.cpu_percent(interval=interval) / 100
-
-
 def environment_notes(before, after, usable):
     notes = []
     busy = before.get("busy_share") or 0.0

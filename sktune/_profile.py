@@ -26,8 +26,9 @@ from ._trials import make_runner
 from ._trials.state import preserved_state
 from ._validation import invalid_choice, validate_params
 from .exceptions import InvalidParameterError
+from ._system import busy_elsewhere
 from .machine import Machine, environment_snapshot
-from .profilers import DEFAULT_PROFILERS, Profiler, get_profiler, start_order
+from .profilers import resolve_profilers
 from .recommendation import MIN_EFFECT
 from .results import ProfileResult
 from .search import make_strategy, resolve_budget
@@ -38,31 +39,6 @@ logger = logging.getLogger("sktune")
 
 #: Where trials run (``profile(isolation=...)``).
 ISOLATION = ("process", "none")
-
-
-def _resolve_profilers(profilers):
-    """Profiler instances for timed runs, and those for extra runs only."""
-    items = DEFAULT_PROFILERS if profilers is None else profilers
-    if isinstance(items, (str, Profiler)):
-        items = [items]
-    resolved = []
-    for item in items:
-        if isinstance(item, Profiler):
-            resolved.append(item)
-        elif isinstance(item, str):
-            resolved.append(get_profiler(item))
-        else:
-            raise InvalidParameterError(
-                "The 'profilers' parameter of profile must be a list of profiler names "
-                f"or Profiler instances. Got {item!r} in it.")
-    if not any(p.name == "wall" for p in resolved):
-        raise InvalidParameterError(
-            "The 'profilers' parameter of profile must include the 'wall' profiler: "
-            "recommendations are made on wall-clock time.")
-    resolved = start_order(resolved)
-    timed = [p for p in resolved if not p.extra_run]
-    extra = [p for p in resolved if p.extra_run]
-    return timed, extra
 
 
 @contextlib.contextmanager
@@ -279,7 +255,7 @@ default="measure"
     budget_settings = resolve_budget(budget)
     search = make_strategy(strategy, budget_settings, min_effect=min_effect,
                            seed=random_state)
-    profilers, extra_profilers = _resolve_profilers(profilers)
+    profilers, extra_profilers = resolve_profilers(profilers)
     settings = {"space": repr(space), "accelerate": accelerate, "min_effect": min_effect,
                 "profilers": sorted(p.name for p in profilers + extra_profilers)}
     if engines:  # only then: the keys of wisdom stored without engines stay valid
@@ -308,7 +284,7 @@ default="measure"
     bar = progress_bar(verbose, clock=_measure._now)
     with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
             _measure.closing_profilers(profilers + extra_profilers):
-        env_before = {**environment_snapshot(), "busy_share": _measure.busy_elsewhere()}
+        env_before = {**environment_snapshot(), "busy_share": busy_elsewhere()}
         plan = make_plan(estimator, X, y, task, space, random_state=random_state,
                          accelerate=accelerate, engines=engines, isolation=isolation,
                          client_address=client_address)

@@ -14,13 +14,18 @@ taken per run by :func:`environment_snapshot` instead.
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import platform
-import sys
-import sysconfig
-from datetime import datetime, timezone
 
+from . import _system
+from ._system import (
+    engine_versions,
+    environment_snapshot,
+    physical_cores,
+    throttle_snapshot,
+    usable_cores,
+)
+from ._units import exact_size
 from .exceptions import InvalidParameterError
 
 __all__ = [
@@ -32,303 +37,9 @@ __all__ = [
     "usable_cores",
 ]
 
-_CGROUP_ROOT = "/sys/fs/cgroup"
-_CACHE_DIR = "/sys/devices/system/cpu/cpu0/cache"
-_CPUINFO = "/proc/cpuinfo"
-# Distribution names, looked up in package metadata so that nothing is imported.
-_VERSIONED = ("numpy", "scipy", "scikit-learn", "joblib", "threadpoolctl", "numba",
-              "pandas", "matplotlib", "psutil", "sktune")
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_NUM_THREADS",
-               "LOKY_MAX_CPU_COUNT", "JOBLIB_START_METHOD")
-_POOL_KEYS = ("user_api", "internal_api", "prefix", "filepath", "version",
-              "num_threads", "threading_layer", "architecture")
 # num_threads changes under every limit and filepath carries a build hash.
 _POOL_FINGERPRINT_KEYS = ("user_api", "internal_api", "prefix", "version",
                           "threading_layer", "architecture")
-
-
-def usable_cores() -> int:
-    """Number of cores this process can really use.
-
-    Returns
-    -------
-    n_cores : int
-        The minimum of the logical CPUs, the affinity mask, the cgroup CPU
-        quota (rounded up) and ``LOKY_MAX_CPU_COUNT``, as read here, and of
-        ``joblib.cpu_count()``, which joblib itself uses for ``n_jobs=-1``.
-        ``os.cpu_count()`` ignores all three.
-    """
-    import joblib
-
-    loky_max = os.environ.get("LOKY_MAX_CPU_COUNT", "")
-    own = _combine_cpu_counts(os.cpu_count(), _affinity_count(), _cgroup_cpu_quota(),
-                              int(loky_max) if loky_max.isdigit() else None)
-    return min(own, joblib.cpu_count())
-
-
-def physical_cores() -> int:
-    """Number of physical cores, as scikit-learn's OpenMP code counts them.
-
-    Returns
-    -------
-    n_cores : int
-        ``joblib.cpu_count(only_physical_cores=True)``. Like loky, it gives the
-        usable count instead when affinity, quota or ``LOKY_MAX_CPU_COUNT`` is
-        lower than the number of logical CPUs.
-    """
-    import joblib
-
-    return joblib.cpu_count(only_physical_cores=True)
-
-
-def _read(path):
-    """Stripped text of a small file, or None when it cannot be read."""
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _cgroup_cpu_quota(root=_CGROUP_ROOT):
-    """CPU bandwidth quota in cores (``1.5`` for 150 ms per 100 ms), or None.
-
-    Reads cgroup v2 ``cpu.max`` then cgroup v1 ``cpu/cpu.cfs_quota_us`` and
-    ``cpu.cfs_period_us`` under ``root``, the same files in the same order as
-    loky, so the result matches ``joblib.cpu_count()``.
-    """
-    parts = (_read(os.path.join(root, "cpu.max")) or "").split()
-    if len(parts) == 2:
-        quota, period = parts
-    else:  # no v2 file (or a malformed one): loky falls back to v1 too
-        quota = _read(os.path.join(root, "cpu", "cpu.cfs_quota_us"))
-        period = _read(os.path.join(root, "cpu", "cpu.cfs_period_us"))
-    if quota is None or period is None or quota == "max":
-        return None
-    try:
-        quota, period = int(quota), int(period)
-    except ValueError:
-        return None
-    if quota <= 0 or period <= 0:  # v1 writes -1 for "no limit"
-        return None
-    return quota / period
-
-
-def _affinity_count():
-    """Number of CPUs in this process's affinity mask, or None if unknown."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    try:
-        return len(os.sched_getaffinity(0))
-    except (OSError, NotImplementedError):
-        return None
-
-
-def _combine_cpu_counts(logical, affinity=None, quota=None, loky_max=None):
-    """Usable cores from their parts, with loky's rule (quota rounded up)."""
-    counts = [logical or 1]
-    if affinity is not None:
-        counts.append(affinity)
-    if quota is not None:
-        counts.append(math.ceil(quota))
-    if loky_max is not None:
-        counts.append(loky_max)
-    return max(min(counts), 1)
-
-
-def throttle_snapshot(root: str = _CGROUP_ROOT) -> dict | None:
-    """Cumulative cgroup CPU throttling counters, to diff around a run.
-
-    Parameters
-    ----------
-    root : str, default="/sys/fs/cgroup"
-        Mount point of the cgroup file system.
-
-    Returns
-    -------
-    counters : dict or None
-        ``{"nr_throttled": int, "throttled_usec": int}`` from cgroup v2
-        ``cpu.stat``, or from cgroup v1 ``cpu/cpu.stat`` (whose
-        ``throttled_time`` in nanoseconds is converted). None when neither
-        file has the counters.
-
-    Notes
-    -----
-    A run during which ``nr_throttled`` grew was slowed by the quota, not by
-    the configuration (PITFALLS.md section 7).
-    """
-    for rel, key, divisor in (("cpu.stat", "throttled_usec", 1),
-                              (os.path.join("cpu", "cpu.stat"), "throttled_time", 1000)):
-        text = _read(os.path.join(root, rel))
-        if text is None:
-            continue
-        stat = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            try:
-                stat[name] = int(value)
-            except ValueError:
-                continue
-        # A v2 cpu.stat without the cpu controller lacks these: try v1.
-        if "nr_throttled" in stat and key in stat:
-            return {"nr_throttled": stat["nr_throttled"],
-                    "throttled_usec": stat[key] // divisor}
-    return None
-
-
-def _gil_enabled():
-    """Whether the GIL is on now: importing an extension not marked free-threading
-    compatible turns it back on (CPython gh-116322), so read it at measurement time."""
-    is_enabled = getattr(sys, "_is_gil_enabled", None)
-    return True if is_enabled is None else bool(is_enabled())
-
-
-def _free_threaded_build():
-    """Whether this interpreter is a free-threaded build (3.13t, 3.14t)."""
-    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-
-
-def engine_versions() -> dict:
-    """Versions of the optional engines sktune can use, without importing them.
-
-    Returns
-    -------
-    versions : dict
-        One key per engine of ``sktune._engines.ENGINES``, as people call
-        it (``"dask.distributed"``, ``"ray"``, ``"scikit-learn-intelex"``);
-        each value is the installed version, or None when the module cannot
-        be found. Nothing is imported (``import ray`` alone takes seconds):
-        the module is looked up with :func:`importlib.util.find_spec` and
-        the version read from the distribution's metadata.
-    """
-    from ._engines import ENGINES
-
-    return {cls.package.display: cls.package.version() for cls in ENGINES.values()}
-
-
-def environment_snapshot() -> dict:
-    """Volatile facts that can spoil one profiling run; take one per run.
-
-    Returns
-    -------
-    snapshot : dict
-        ``load_avg`` (list of 3 floats or None), ``cpu_freq_mhz`` (float or
-        None), ``cpu_steal_s`` (cumulative steal time in seconds, or None),
-        ``throttle`` (:func:`throttle_snapshot`), ``gil_enabled`` (a
-        free-threaded build can re-enable the GIL when an extension is
-        imported, so it is checked now) and ``time`` (ISO 8601, UTC).
-    """
-    import psutil
-
-    try:
-        load_avg = [float(x) for x in os.getloadavg()]
-    except (OSError, AttributeError):
-        load_avg = None
-    try:
-        freq = psutil.cpu_freq()
-    except (OSError, NotImplementedError, AttributeError):
-        freq = None
-    steal = getattr(psutil.cpu_times(), "steal", None)
-    return {
-        "load_avg": load_avg,
-        "cpu_freq_mhz": float(freq.current) if freq and freq.current else None,
-        "cpu_steal_s": None if steal is None else float(steal),
-        "throttle": throttle_snapshot(),
-        "gil_enabled": _gil_enabled(),
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-    }
-
-
-def _cpu_model(cpuinfo=_CPUINFO):
-    text = _read(cpuinfo) or ""
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip().lower() in ("model name", "cpu model", "hardware") and value.strip():
-            return value.strip()
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _parse_size(text):
-    """``"32K"`` -> 32768; None when unparsable."""
-    text = text.strip().upper()
-    factor = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
-    digits = text.rstrip("KMGB")
-    return int(digits) * factor if digits.isdigit() else None
-
-
-def _read_caches(cache_dir=_CACHE_DIR):
-    """``{"L1d": bytes, "L1i": ..., "L2": ..., "L3": ...}`` from sysfs."""
-    suffix = {"Data": "d", "Instruction": "i", "Unified": ""}
-    caches = {}
-    try:
-        entries = sorted(e for e in os.listdir(cache_dir) if e.startswith("index"))
-    except OSError:
-        return caches
-    for entry in entries:
-        level, kind, size = (_read(os.path.join(cache_dir, entry, name))
-                             for name in ("level", "type", "size"))
-        if level is None or kind not in suffix or size is None:
-            continue
-        n_bytes = _parse_size(size)
-        if n_bytes is not None:
-            caches[f"L{level}{suffix[kind]}"] = n_bytes
-    return caches
-
-
-def _threadpools(refresh=True):
-    import threadpoolctl
-
-    if refresh or not hasattr(threadpoolctl, "get_cached_controller"):
-        # Built now, not earlier: it only sees libraries already loaded.
-        controller = threadpoolctl.ThreadpoolController()
-    else:  # threadpoolctl >= 3.8, rebuilt when sys.modules grows
-        controller = threadpoolctl.get_cached_controller()
-    return tuple({key: info.get(key) for key in _POOL_KEYS} for info in controller.info())
-
-
-def _package_versions():
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    if versions["sktune"] is None:  # running from a source tree
-        from ._version import __version__
-
-        versions["sktune"] = __version__
-    return versions
-
-
-def _start_method():
-    import multiprocessing
-
-    # get_all_start_methods()[0] is the default; get_context().get_start_method()
-    # would fix the start method for the whole process as a side effect.
-    method = (multiprocessing.get_start_method(allow_none=True)
-              or multiprocessing.get_all_start_methods()[0])
-    joblib_method = os.environ.get("JOBLIB_START_METHOD")
-    return f"{method}; JOBLIB_START_METHOD={joblib_method}" if joblib_method else method
-
-
-def _numba_threading_layer():
-    numba = sys.modules.get("numba")  # never import numba just to look
-    config = getattr(numba, "config", None)
-    layer = getattr(config, "THREADING_LAYER", None)
-    return None if layer is None else str(layer)
-
-
-def _compiled_info():
-    import importlib
-
-    try:  # import_module, unlike "from . import", honours sys.modules (tests)
-        kernels = importlib.import_module(f"{__package__}._compiled.kernels")
-        return {str(k): v for k, v in dict(kernels.engine_info()).items()}
-    except Exception:  # any failure means "unknown", never a broken `sktune info`
-        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,25 +117,25 @@ class Machine:
         -------
         machine : Machine
         """
-        compiled = _compiled_info()  # may load sktune's extension: scan after it
+        compiled = _system.compiled_info()  # may load sktune's extension: scan after it
         return cls(
-            cpu_model=_cpu_model(),
+            cpu_model=_system.cpu_model(),
             logical_cores=os.cpu_count() or 1,
             physical_cores=physical_cores(),
             usable_cores=usable_cores(),
-            affinity_cores=_affinity_count(),
-            cgroup_quota=_cgroup_cpu_quota(),
-            caches=_read_caches(),
-            threadpools=_threadpools(refresh_threadpools),
-            versions=_package_versions(),
+            affinity_cores=_system.affinity_count(),
+            cgroup_quota=_system.cgroup_cpu_quota(),
+            caches=_system.read_caches(),
+            threadpools=_system.threadpools(refresh_threadpools),
+            versions=_system.package_versions(),
             platform=platform.platform(),
             python_implementation=platform.python_implementation(),
-            gil_enabled=_gil_enabled(),
-            start_method=_start_method(),
-            numba_threading_layer=_numba_threading_layer(),
+            gil_enabled=_system.gil_enabled(),
+            start_method=_system.start_method(),
+            numba_threading_layer=_system.numba_threading_layer(),
             compiled=compiled,
-            omp_env={k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
-            free_threaded=_free_threaded_build(),
+            omp_env={k: os.environ[k] for k in _system.THREAD_ENV if k in os.environ},
+            free_threaded=_system.free_threaded_build(),
         )
 
     @property
@@ -518,6 +229,90 @@ class Machine:
                 f"fingerprint={self.fingerprint!r})")
 
     def __str__(self):
-        from ._format import format_machine
-
         return format_machine(self)
+
+
+# -- its text: what `sktune info` prints and reports show ---------------------------
+def _wrap_items(items, width=64):
+    """Join ``items`` with commas into lines of about ``width``, never inside one."""
+    lines = [items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) > width:
+            lines[-1] += ","
+            lines.append(item)
+        else:
+            lines[-1] += ", " + item
+    return lines
+
+
+def _short_path(path):
+    if not path:
+        return "-"
+    parts = str(path).replace("\\", "/").split("/")
+    return path if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
+
+
+def gil_state(machine):
+    """How the interpreter runs threads, for reports; None for a GIL build.
+
+    Only a free-threaded build (3.13t, 3.14t) has something to say: whether
+    the GIL was really off when the trials ran, since an extension not
+    marked compatible turns it back on (PITFALLS.md section 6).
+    """
+    if not machine.free_threaded and machine.gil_enabled:
+        return None
+    if not machine.gil_enabled:
+        return "free-threaded build, GIL off"
+    return ("free-threaded build, but the GIL was on "
+            "(an extension turned it back on, or PYTHON_GIL=1)")
+
+
+def python_line(machine):
+    """``3.14.0 (CPython, free-threaded build, GIL off)``; a GIL build says "GIL build"."""
+    return (f"{machine.versions.get('python')} ({machine.python_implementation}, "
+            f"{gil_state(machine) or 'GIL build'})")
+
+
+def format_machine(machine):
+    """Return the multi-line text shown by ``sktune info``."""
+    quota = "none" if machine.cgroup_quota is None else f"{machine.cgroup_quota:g}"
+    affinity = "unknown" if machine.affinity_cores is None else machine.affinity_cores
+    caches = ", ".join(f"{k} {exact_size(v)}" for k, v in machine.caches.items())
+    versions = [f"{k} {v}" for k, v in machine.versions.items()
+                if k != "python" and v is not None]
+    missing = [k for k, v in machine.versions.items() if v is None]
+    if missing:
+        versions.append(f"not installed: {' '.join(missing)}")
+    compiled = [f"{k}={v}" for k, v in machine.compiled.items()] or ["unknown"]
+    env = [f"{k}={v}" for k, v in machine.omp_env.items()] or ["none set"]
+    rows = [
+        ("CPU", machine.cpu_model),
+        ("cores", f"{machine.usable_cores} usable ({machine.logical_cores} logical, "
+                  f"{machine.physical_cores} physical; affinity {affinity}; "
+                  f"cgroup quota {quota})"),
+        ("caches", caches or "unknown"),
+        ("python", python_line(machine)),
+        ("platform", machine.platform),
+        ("versions", versions),
+        ("start method", machine.start_method),
+        ("numba layer", machine.numba_threading_layer or "- (numba not imported)"),
+        ("compiled", compiled),
+        ("thread env", env),
+    ]
+    lines = []
+    for label, value in rows:
+        wrapped = _wrap_items(value) if isinstance(value, list) else [str(value)]
+        lines.append(f"{label:<15}{wrapped[0]}")
+        lines.extend(" " * 15 + more for more in wrapped[1:])
+    lines.append("thread pools" if machine.threadpools else "thread pools   none loaded")
+    cells = [[p.get("user_api") or "-", p.get("internal_api") or "-",
+              str(p.get("version") or "-"), p.get("threading_layer") or "-",
+              f"{p.get('num_threads')} threads", _short_path(p.get("filepath"))]
+             for p in machine.threadpools]
+    widths = [max((len(row[i]) for row in cells), default=0) for i in range(5)]
+    for row in cells:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+                     + "  " + row[5])
+    lines.append(f"{'fingerprint':<15}{machine.fingerprint} (wisdom is kept under "
+                 f"{machine.stable_fingerprint}, which leaves out the loaded thread pools)")
+    return "\n".join(lines)

@@ -238,7 +238,7 @@ class ProfileResult:
                 f"speedup={self.speedup}>")
 
     def __str__(self):
-        from ._format import format_result
+        from .reporters.text import format_result
 
         return format_result(self)
 

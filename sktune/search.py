@@ -46,6 +46,17 @@ BUDGETS = {
 }
 
 
+#: How thoroughly a result was measured: wisdom answers a request only with
+#: an entry of at least its rank ("estimate" 0 ... "exhaustive" 3).
+BUDGET_RANKS = {name: settings["rank"] for name, settings in BUDGETS.items()}
+
+
+def budget_rank(budget) -> int:
+    """Rank of a ``profile`` budget (:data:`BUDGET_RANKS`); seconds rank as "measure"."""
+    return BUDGET_RANKS.get(budget, BUDGET_RANKS["measure"]) if isinstance(budget, str) \
+        else BUDGET_RANKS["measure"]
+
+
 def resolve_budget(budget):
     """Turn ``budget`` (a name or seconds) into strategy settings.
 

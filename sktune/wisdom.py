@@ -25,18 +25,14 @@ from ._files import cache_root, file_lock, staged_file, write_atomic
 from ._json import dumps
 from ._version import __version__
 from ._wisdom_key import workload_key
-from .search import BUDGETS
+from .search import BUDGET_RANKS, budget_rank
 from .exceptions import InvalidParameterError, SktuneWarning
 
 __all__ = ["BUDGET_RANKS", "ImportReport", "WisdomEntry", "WisdomStore", "budget_rank",
-           "workload_key"]
+           "workload_key"]  # BUDGET_RANKS and budget_rank live in sktune.search
 
 #: Bumped when the entry layout changes; also the name of the layout folder.
 WISDOM_VERSION = 1
-#: How thoroughly an entry was measured: a request is only answered by an
-#: entry of at least its rank. A budget in seconds uses "measure"'s settings.
-#: One table with :data:`sktune.search.BUDGETS` ("estimate" 0 ... "exhaustive" 3).
-BUDGET_RANKS = {name: settings["rank"] for name, settings in BUDGETS.items()}
 #: A record holds the lock for milliseconds (4 processes x 26 records in
 #: tests/test_wisdom.py); 10 s means a stuck holder, so go on and warn.
 LOCK_TIMEOUT = 10.0
@@ -46,12 +42,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FIELDS = {"wisdom_version": int, "sktune_version": str, "created": str, "machine": str,
            "machine_summary": dict, "key": str, "workload": dict, "budget": (str, int, float),
            "budget_rank": int, "source": str, "result": dict}
-
-
-def budget_rank(budget) -> int:
-    """Rank of a ``profile`` budget (:data:`BUDGET_RANKS`); seconds rank as "measure"."""
-    return BUDGET_RANKS.get(budget, BUDGET_RANKS["measure"]) if isinstance(budget, str) \
-        else BUDGET_RANKS["measure"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sktune
 from sktune._introspect import inspect_layers
-from sktune._rules import estimate, work_facts
+from sktune._estimate import estimate, work_facts
 from sktune.machine import Machine
 from sktune.reporters import HTMLReporter, MarkdownReporter
 from sktune.space import ConfigSpace

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import threadpoolctl
 
+from sktune import _system as system
 from sktune import machine as machine_mod
 from sktune.machine import (
     Machine,
@@ -56,47 +57,47 @@ def machine():
 def test_cgroup_cpu_quota_v2_fractional(tmp_path):
     # Check that a v2 quota of 1.5 CPUs is read as 1.5 and counts as 2 cores (ceil, like loky).
     _write(tmp_path, "cpu.max", "150000 100000\n")
-    quota = machine_mod._cgroup_cpu_quota(root=str(tmp_path))
+    quota = system.cgroup_cpu_quota(root=str(tmp_path))
     assert quota == 1.5
-    assert machine_mod._combine_cpu_counts(logical=8, quota=quota) == 2
+    assert system.combine_cpu_counts(logical=8, quota=quota) == 2
 
 
 def test_cgroup_cpu_quota_v2_max_is_none(tmp_path):
     # Check that "max" in cpu.max means no quota.
     _write(tmp_path, "cpu.max", "max 100000\n")
-    assert machine_mod._cgroup_cpu_quota(root=str(tmp_path)) is None
+    assert system.cgroup_cpu_quota(root=str(tmp_path)) is None
 
 
 def test_cgroup_cpu_quota_v1_files(tmp_path):
     # Check that the cgroup v1 CFS files are used when cpu.max is absent.
     _write(tmp_path, "cpu/cpu.cfs_quota_us", "250000\n")
     _write(tmp_path, "cpu/cpu.cfs_period_us", "100000\n")
-    assert machine_mod._cgroup_cpu_quota(root=str(tmp_path)) == 2.5
+    assert system.cgroup_cpu_quota(root=str(tmp_path)) == 2.5
     _write(tmp_path, "cpu/cpu.cfs_quota_us", "-1\n")
-    assert machine_mod._cgroup_cpu_quota(root=str(tmp_path)) is None
+    assert system.cgroup_cpu_quota(root=str(tmp_path)) is None
 
 
 def test_cgroup_cpu_quota_missing_files_is_none(tmp_path):
     # Check that a root without cgroup files (or with garbage) gives None.
-    assert machine_mod._cgroup_cpu_quota(root=str(tmp_path / "nowhere")) is None
+    assert system.cgroup_cpu_quota(root=str(tmp_path / "nowhere")) is None
     _write(tmp_path, "cpu.max", "garbage\n")
-    assert machine_mod._cgroup_cpu_quota(root=str(tmp_path)) is None
+    assert system.cgroup_cpu_quota(root=str(tmp_path)) is None
 
 
 def test_combine_cpu_counts_takes_minimum():
     # Check that usable cores are the minimum of logical, affinity, quota and LOKY_MAX_CPU_COUNT.
-    assert machine_mod._combine_cpu_counts(8) == 8
-    assert machine_mod._combine_cpu_counts(8, affinity=3, quota=5.0, loky_max=4) == 3
-    assert machine_mod._combine_cpu_counts(8, affinity=6, loky_max=4) == 4
-    assert machine_mod._combine_cpu_counts(8, quota=0.2) == 1
+    assert system.combine_cpu_counts(8) == 8
+    assert system.combine_cpu_counts(8, affinity=3, quota=5.0, loky_max=4) == 3
+    assert system.combine_cpu_counts(8, affinity=6, loky_max=4) == 4
+    assert system.combine_cpu_counts(8, quota=0.2) == 1
 
 
 def test_affinity_count_uses_sched_getaffinity(monkeypatch):
     # Check that the affinity count is the size of os.sched_getaffinity(0).
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert machine_mod._affinity_count() == 1
+    assert system.affinity_count() == 1
     monkeypatch.delattr(os, "sched_getaffinity")
-    assert machine_mod._affinity_count() is None
+    assert system.affinity_count() is None
 
 
 @pytest.mark.slow
@@ -159,9 +160,9 @@ def test_read_caches_parses_sysfs_layout(tmp_path):
                                              ("2", "Unified", "512K"), ("3", "Unified", "8M")]):
         for name, value in (("level", level), ("type", kind), ("size", size)):
             _write(tmp_path, f"index{i}/{name}", value + "\n")
-    assert machine_mod._read_caches(str(tmp_path)) == {
+    assert system.read_caches(str(tmp_path)) == {
         "L1d": 32 * 1024, "L1i": 64 * 1024, "L2": 512 * 1024, "L3": 8 * 1024**2}
-    assert machine_mod._read_caches(str(tmp_path / "nowhere")) == {}
+    assert system.read_caches(str(tmp_path / "nowhere")) == {}
 
 
 def test_machine_detect_fields_are_sane(machine):
@@ -179,7 +180,7 @@ def test_machine_detect_fields_are_sane(machine):
     assert isinstance(machine.compiled, dict)
     assert isinstance(machine.threadpools, tuple)
     assert any(p["user_api"] == "blas" for p in machine.threadpools)
-    assert all(set(p) == set(machine_mod._POOL_KEYS) for p in machine.threadpools)
+    assert all(set(p) == set(system.POOL_KEYS) for p in machine.threadpools)
     json.dumps(machine.to_dict())
 
 
@@ -354,26 +355,26 @@ def test_numba_threading_layer_only_when_imported(monkeypatch):
     # Check that the numba layer is read from an imported numba and None otherwise.
     fake = types.SimpleNamespace(config=types.SimpleNamespace(THREADING_LAYER="omp"))
     monkeypatch.setitem(sys.modules, "numba", fake)
-    assert machine_mod._numba_threading_layer() == "omp"
+    assert system.numba_threading_layer() == "omp"
     monkeypatch.delitem(sys.modules, "numba")
-    assert machine_mod._numba_threading_layer() is None
+    assert system.numba_threading_layer() is None
 
 
 def test_compiled_info_falls_back_to_empty(monkeypatch):
     # Check that a missing or broken sktune._compiled.kernels gives {} rather than an error.
     monkeypatch.setitem(sys.modules, "sktune._compiled.kernels", None)
-    assert machine_mod._compiled_info() == {}
+    assert system.compiled_info() == {}
 
     def broken():
         raise RuntimeError("boom")
 
     monkeypatch.setitem(sys.modules, "sktune._compiled.kernels", types.SimpleNamespace(engine_info=broken))
-    assert machine_mod._compiled_info() == {}
+    assert system.compiled_info() == {}
 
 
 def test_start_method_reports_joblib_override(monkeypatch):
     # Check that JOBLIB_START_METHOD is reported next to multiprocessing's start method.
     monkeypatch.setenv("JOBLIB_START_METHOD", "spawn")
-    assert machine_mod._start_method().endswith("JOBLIB_START_METHOD=spawn")
+    assert system.start_method().endswith("JOBLIB_START_METHOD=spawn")
     monkeypatch.delenv("JOBLIB_START_METHOD")
-    assert "JOBLIB" not in machine_mod._start_method()
+    assert "JOBLIB" not in system.start_method()

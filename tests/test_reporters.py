@@ -124,13 +124,13 @@ def test_get_reporter_errors():
     # the fix for an unknown extension.
     with pytest.raises(InvalidParameterError,
                        match=r"Invalid reporter: 'htlm', expected one of "
-                             r"\['html', 'json', 'markdown'\]\."):
+                             r"\['html', 'json', 'markdown', 'text'\]\."):
         get_reporter("htlm")
     with pytest.raises(InvalidParameterError,
-                       match=r"Invalid report extension: '.txt', expected one of "
-                             r"\['.htm', '.html', '.json', '.markdown', '.md'\].*"
+                       match=r"Invalid report extension: '.pdf', expected one of "
+                             r"\['.htm', '.html', '.json', '.markdown', '.md', '.txt'\].*"
                              r"Pass format=\.\.\."):
-        get_reporter(path="r.txt")
+        get_reporter(path="r.pdf")
     with pytest.raises(ValueError, match="needs a reporter name or a path"):
         get_reporter()
 
@@ -180,3 +180,12 @@ def test_write_report_format_overrides_extension(result, tmp_path):
     assert path == tmp_path / "out.txt"
     text = path.read_bytes().decode("utf-8")
     assert text.startswith("<!DOCTYPE html>") and "&middot;" in text
+
+
+def test_print_result_is_the_text_reporter(result):
+    # Check that print(result) is the registered "text" reporter's document,
+    # so the terminal and a written .txt report never disagree.
+    from sktune.reporters import TextReporter, get_reporter
+
+    assert isinstance(get_reporter(path="r.txt"), TextReporter)
+    assert TextReporter().render(result) == str(result) + "\n"

@@ -32,6 +32,7 @@ __all__ = [
     "register_profiler",
     "get_profiler",
     "start_order",
+    "resolve_profilers",
     "process_tree_cpu_time",
 ]
 
@@ -113,3 +114,41 @@ register_profiler(TracemallocProfiler.name, TracemallocProfiler)
 register_profiler(HotspotsProfiler.name, HotspotsProfiler)
 register_profiler(ThreadsProfiler.name, ThreadsProfiler)
 register_profiler(MemoryProfiler.name, MemoryProfiler)
+
+
+def resolve_profilers(profilers):
+    """Profiler instances for timed runs, and those for extra runs only.
+
+    Parameters
+    ----------
+    profilers : list of str or Profiler, or None
+        As ``sktune.profile(profilers=...)`` takes them; None is
+        :data:`DEFAULT_PROFILERS`.
+
+    Returns
+    -------
+    timed, extra : list of Profiler
+        In start order (:func:`start_order`); ``extra`` holds the costly
+        ones that run only in extra, untimed runs.
+    """
+    items = DEFAULT_PROFILERS if profilers is None else profilers
+    if isinstance(items, (str, Profiler)):
+        items = [items]
+    resolved = []
+    for item in items:
+        if isinstance(item, Profiler):
+            resolved.append(item)
+        elif isinstance(item, str):
+            resolved.append(get_profiler(item))
+        else:
+            raise InvalidParameterError(
+                "The 'profilers' parameter of profile must be a list of profiler names "
+                f"or Profiler instances. Got {item!r} in it.")
+    if not any(p.name == "wall" for p in resolved):
+        raise InvalidParameterError(
+            "The 'profilers' parameter of profile must include the 'wall' profiler: "
+            "recommendations are made on wall-clock time.")
+    resolved = start_order(resolved)
+    timed = [p for p in resolved if not p.extra_run]
+    extra = [p for p in resolved if p.extra_run]
+    return timed, extra

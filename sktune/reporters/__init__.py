@@ -1,4 +1,4 @@
-"""Report plug-ins: a result rendered as HTML, Markdown or JSON, on disk.
+"""Report plug-ins: a result rendered as HTML, Markdown, JSON or text, on disk.
 
 Reporters are registered by name, like joblib's backends: :data:`REPORTERS`
 maps a lowercase name to a :class:`Reporter` subclass, :func:`register_reporter`
@@ -14,8 +14,9 @@ from .base import Reporter
 from .html import HTMLReporter
 from .json import JSONReporter
 from .markdown import MarkdownReporter
+from .text import TextReporter
 
-__all__ = ["Reporter", "HTMLReporter", "MarkdownReporter", "JSONReporter",
+__all__ = ["Reporter", "HTMLReporter", "MarkdownReporter", "JSONReporter", "TextReporter",
            "REPORTERS", "register_reporter", "get_reporter", "write_report"]
 
 #: Reporter classes by name.
@@ -43,7 +44,7 @@ def register_reporter(name: str, cls: type) -> None:
     REPORTERS[name] = cls
 
 
-for _cls in (HTMLReporter, MarkdownReporter, JSONReporter):
+for _cls in (HTMLReporter, MarkdownReporter, JSONReporter, TextReporter):
     register_reporter(_cls.name, _cls)
 
 

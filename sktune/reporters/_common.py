@@ -1,12 +1,12 @@
 """Formatted cells shared by the HTML and Markdown reporters.
 
-The numbers are formatted by :mod:`sktune._format`, as in ``print(result)``,
-so every report agrees with the terminal. Values are plain, unescaped
+The numbers are formatted by :mod:`sktune._units`, as in ``print(result)``
+(:mod:`sktune.reporters.text`), so every report agrees with the terminal. Values are plain, unescaped
 strings: each reporter escapes them for its own format.
 """
 
 from .._breakdown import ROOT
-from .._format import _data_line, gil_state, python_line
+from ..machine import gil_state, python_line
 from .._units import is_missing, memory, seconds
 
 #: Columns of the candidates table: (header, key, numeric).
@@ -92,7 +92,7 @@ def workload_rows(result):
     data = workload.get("data", {})
     rows = [("estimator", str(workload.get("estimator", "?"))),
             ("task", str(data.get("task", "?"))),
-            ("data", _data_line(data))]
+            ("data", data_line(data))]
     layers = workload.get("layers") or {}
     if layers:
         uses = [name for name in ("blas", "openmp") if layers.get(name)]
@@ -131,3 +131,34 @@ def use_it(result):
     """The lines of Python that apply the recommendation."""
     return ("with result.best.apply():\n"
             "    result.best.configure(estimator).fit(X, y)")
+
+
+def data_line(data):
+    """``X 4000x20 float64 (ndarray, C-order)``: the data as the result saw it."""
+    # A list of documents (text pipelines) has rows but no feature count or dtype.
+    n_features = data.get("n_features")
+    shape = (f"{data.get('n_samples')}x{n_features}" if n_features is not None
+             else f"{data.get('n_samples')} samples")
+    dtype = f" {data['dtype']}" if data.get("dtype") else ""
+    extra = f", nnz={data['nnz']}" if data.get("nnz") is not None else ""
+    order = f", {data['order']}-order" if data.get("order") else ""
+    return f"X {shape}{dtype} ({data.get('type')}{order}{extra})"
+
+
+def origin_line(result):
+    """Where the answer comes from, when it was not measured by this call; else None."""
+    origin = result.origin or {}
+    if origin.get("source") == "wisdom":
+        return (f"From wisdom: measured on this machine on {origin.get('created', '?')[:19]} "
+                f"with budget {origin.get('budget')!r}, nothing timed now; "
+                "profile(..., refresh=True) measures again.")
+    if origin.get("source") == "estimate":
+        how = ("another machine's wisdom" if origin.get("from") == "hint"
+               else "rules about the estimator and the machine")
+        return f"Estimated from {how}: nothing was timed."
+    return None
+
+
+def changes_something(rec):
+    """Whether the recommendation asks for a change worth showing code for."""
+    return rec.verdict == "faster" or (rec.verdict == "estimated" and rec.best.n_set > 0)

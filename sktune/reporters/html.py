@@ -14,7 +14,8 @@ import html
 import io
 import math
 
-from .._format import changes_something, format_machine, origin_line
+from ..machine import format_machine
+from ._common import changes_something, origin_line
 from . import _common
 from .base import Reporter
 

@@ -4,7 +4,8 @@ For a pull request, an issue or a notebook: the same sections as the HTML
 report, without the plots, in GitHub-flavoured Markdown tables.
 """
 
-from .._format import changes_something, format_machine, origin_line
+from ..machine import format_machine
+from ._common import changes_something, origin_line
 from . import _common
 from .base import Reporter
 

@@ -12,56 +12,12 @@ import argparse
 import contextlib
 import sys
 
-from ._cli_wisdom import add_wisdom_commands
-from .exceptions import InvalidParameterError, SktuneError
+from ..exceptions import InvalidParameterError, SktuneError
+from .demos import DEMO_REPORT, EXAMPLES, example_workload
+from .target import load_target
+from .wisdom import add_wisdom_commands
 
-#: Built-in workloads for ``sktune demo``.
-EXAMPLES = ("random-forest", "grid-search", "hist-gradient-boosting", "no-parallelism")
-
-
-def example_workload(name, n_samples=None):
-    """Return ``(estimator, X, y)`` of a built-in example workload.
-
-    Parameters
-    ----------
-    name : {"random-forest", "grid-search", "hist-gradient-boosting", "no-parallelism"}
-    n_samples : int, default=None
-        Rows of synthetic data; each example has a default sized so that one
-        fit takes roughly 0.2 to 1 s on a 2-core machine.
-    """
-    from sklearn.datasets import make_classification
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.tree import DecisionTreeClassifier
-
-    from ._validation import invalid_choice
-    from .exceptions import InvalidParameterError
-
-    defaults = {"random-forest": 4000, "grid-search": 3000,
-                "hist-gradient-boosting": 20000, "no-parallelism": 5000}
-    if name not in defaults:
-        raise InvalidParameterError(invalid_choice("example", name, EXAMPLES))
-    X, y = make_classification(n_samples=n_samples or defaults[name], n_features=20,
-                               n_informative=10, random_state=0)
-    if name == "random-forest":
-        estimator = RandomForestClassifier(n_estimators=100, random_state=0)
-    elif name == "grid-search":
-        estimator = GridSearchCV(
-            make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
-            {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}, cv=5)
-    elif name == "hist-gradient-boosting":
-        estimator = HistGradientBoostingClassifier(max_iter=100, random_state=0)
-    else:
-        estimator = make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0))
-    return estimator, X, y
-
-
-#: Where ``sktune demo`` writes its report unless told otherwise.
-DEMO_REPORT = "sktune-report.html"
-
+__all__ = ["EXAMPLES", "build_parser", "example_workload", "load_target", "main"]
 
 def _print_saved(result, args):
     """Save the JSON (``--save``) and write the report (``-o``), saying where."""
@@ -115,7 +71,7 @@ def _cmd_report(args):
 
 def _cmd_compare(args):
     import sktune
-    from .compare import compare
+    from ..compare import compare
 
     comparison = compare(sktune.load(args.a), sktune.load(args.b),
                          labels=(args.a, args.b), **_min_effect(args))
@@ -125,13 +81,23 @@ def _cmd_compare(args):
 
 def _cmd_info(args):
     import sktune
-    from . import machine
-    from ._format import format_engines
+    from .. import machine
 
     print(f"sktune {sktune.__version__}")
     print(machine.Machine.detect())
-    print(format_engines(machine.engine_versions()))
+    print(_engine_rows(machine.engine_versions()))
     return 0
+
+
+def _engine_rows(versions):
+    """The ``engines`` rows of ``sktune info`` from :func:`sktune.machine.engine_versions`:
+    each engine's version, or the command that installs it."""
+    from .._engines import ENGINES
+
+    hints = {cls.package.display: cls.package.install_hint for cls in ENGINES.values()}
+    rows = [f"{name} {version}" if version else f"{name}: not installed: {hints[name]}"
+            for name, version in versions.items()]
+    return "\n".join(f"{'engines' if i == 0 else '':<15}{row}" for i, row in enumerate(rows))
 
 
 def _cmd_show(args):
@@ -187,7 +153,7 @@ def _values(option, text, kind):
 
 def _space(args):
     """A ConfigSpace from the space options, or None (``auto``) when none is given."""
-    from .space import ConfigSpace
+    from ..space import ConfigSpace
 
     dims = {"n_jobs": _values("--n-jobs", args.n_jobs, int),
             "backend": _values("--backend", args.backend, str),
@@ -197,99 +163,6 @@ def _space(args):
     if all(v is None for v in dims.values()):
         return None
     return ConfigSpace(**dims)
-
-
-def _import_target(module_or_path):
-    """Import a module by name, or a ``.py`` file by path, without a traceback."""
-    import importlib
-    import importlib.util
-    import os
-
-    is_file = module_or_path.endswith(".py") or os.sep in module_or_path or (
-        os.altsep and os.altsep in module_or_path)
-    # Like `python -m` and `python file.py`: the file's folder (or the current
-    # folder for a module) is importable while the target loads, then not.
-    folder = os.path.dirname(os.path.abspath(module_or_path)) if is_file else os.getcwd()
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        if is_file:
-            if not os.path.isfile(module_or_path):
-                raise InvalidParameterError(f"No such file: {module_or_path!r}.")
-            name = "_sktune_target_" + os.path.splitext(os.path.basename(module_or_path))[0]
-            spec = importlib.util.spec_from_file_location(name, module_or_path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-        return importlib.import_module(module_or_path)
-    except SktuneError:
-        raise
-    except ModuleNotFoundError as exc:
-        if exc.name and module_or_path.split(".")[0] == exc.name.split(".")[0]:
-            raise InvalidParameterError(
-                f"No module named {module_or_path!r}; give module:function with the "
-                "module importable from here, or path/to/file.py:function.") from None
-        raise InvalidParameterError(
-            f"Importing {module_or_path!r} failed: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # the user's code: say what and where in one line
-        raise InvalidParameterError(
-            f"Importing {module_or_path!r} failed: {type(exc).__name__}: {exc} "
-            "(import it in Python to see the traceback).") from None
-    finally:
-        if added:
-            sys.path.remove(folder)
-
-
-def load_target(target):
-    """Call the function named by ``target`` and return its ``(estimator, X, y)``.
-
-    Parameters
-    ----------
-    target : str
-        ``path/to/file.py:function`` or ``package.module:function``; the
-        function takes no argument and returns ``(estimator, X, y)``
-        (``y`` may be None).
-
-    Returns
-    -------
-    estimator, X, y
-
-    Raises
-    ------
-    InvalidParameterError
-        If the target is malformed, cannot be imported, is not a function,
-        raises, or returns something else than ``(estimator, X, y)``.
-    """
-    usage = "expected path/to/file.py:function or module:function"
-    module_or_path, sep, func_name = target.rpartition(":")
-    if not sep or not module_or_path or not func_name.isidentifier():
-        raise InvalidParameterError(f"Invalid TARGET: {target!r}, {usage}.")
-    module = _import_target(module_or_path)
-    func = getattr(module, func_name, None)
-    if func is None:
-        raise InvalidParameterError(
-            f"{module_or_path!r} has no function named {func_name!r} ({usage}).")
-    if not callable(func):
-        raise InvalidParameterError(
-            f"{func_name!r} in {module_or_path!r} is a {type(func).__name__}, not a "
-            f"function ({usage}).")
-    try:
-        returned = func()
-    except Exception as exc:  # the user's code
-        raise InvalidParameterError(
-            f"{func_name}() raised {type(exc).__name__}: {exc} (call it in Python to "
-            "see the traceback).") from None
-    if not (isinstance(returned, (tuple, list)) and len(returned) == 3
-            and hasattr(returned[0], "get_params") and hasattr(returned[0], "fit")):
-        got = (f"a {type(returned).__name__} of length {len(returned)}"
-               if isinstance(returned, (tuple, list)) else f"a {type(returned).__name__}")
-        if isinstance(returned, (tuple, list)) and len(returned) == 3:
-            got = f"a first item of type {type(returned[0]).__name__}, not an estimator"
-        raise InvalidParameterError(
-            f"{func_name}() in {module_or_path!r} must return (estimator, X, y) with a "
-            f"scikit-learn estimator first; got {got}.")
-    return tuple(returned)
 
 
 def _add_verbosity(parser):
@@ -343,8 +216,8 @@ def _scheduler_client(address):
     if address is None:
         yield None
         return
-    from ._engines import CLIENT_TIMEOUT_S, DaskEngine
-    from .exceptions import EngineError, EngineNotAvailableError
+    from .._engines import CLIENT_TIMEOUT_S, DaskEngine
+    from ..exceptions import EngineError, EngineNotAvailableError
 
     reason = DaskEngine.why_unavailable()
     if reason is not None:
@@ -364,7 +237,7 @@ def _scheduler_client(address):
 
 def build_parser():
     """The argparse parser of the ``sktune`` command."""
-    from .workload import TASKS
+    from ..workload import TASKS
 
     parser = argparse.ArgumentParser(
         prog="sktune",

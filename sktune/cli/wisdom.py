@@ -7,16 +7,17 @@ kept apart so that the CLI module stays one screen per concern.
 import argparse
 import sys
 
-from .exceptions import InvalidParameterError
+from ..exceptions import InvalidParameterError
+
 
 def _wisdom_store(args):
-    from .wisdom import WisdomStore
+    from ..wisdom import WisdomStore
 
     return WisdomStore(args.root)
 
 
 def _cmd_wisdom_list(args):
-    from .machine import Machine
+    from ..machine import Machine
 
     store = _wisdom_store(args)
     entries = store.entries()
@@ -39,7 +40,7 @@ def _cmd_wisdom_list(args):
 
 
 def _cmd_wisdom_show(args):
-    from .machine import Machine
+    from ..machine import Machine
 
     entries = [e for e in _wisdom_store(args).entries() if e.key.startswith(args.key)]
     keys = sorted({e.key for e in entries})

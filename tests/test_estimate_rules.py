@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from sktune._introspect import inspect_layers
-from sktune._rules import Estimate, estimate, work_facts
+from sktune._estimate import Estimate, estimate, work_facts
 from sktune.space import Config, ConfigSpace
 from sktune.workload import data_signature
 
