@@ -138,31 +138,31 @@ def test_get_reporter_errors():
 def test_register_reporter_adds_name_and_extension(result, tmp_path):
     # Check that a registered plug-in is found by name and by extension and
     # used by ProfileResult.report.
-    class TextReporter(Reporter):
-        name = "text"
-        extensions = (".txt",)
+    class ShoutReporter(Reporter):
+        name = "shout"
+        extensions = (".shout",)
 
         def render(self, result):
-            return str(result) + "\n"
+            return str(result).upper() + "\n"
 
-    register_reporter("text", TextReporter)
+    register_reporter("shout", ShoutReporter)
     try:
-        assert type(get_reporter("text")) is TextReporter
-        path = result.report(tmp_path / "r.txt")
-        assert path.read_text(encoding="utf-8").startswith("sktune profile of Pipeline")
+        assert type(get_reporter("shout")) is ShoutReporter
+        path = result.report(tmp_path / "r.shout")
+        assert path.read_text(encoding="utf-8").startswith("SKTUNE PROFILE OF PIPELINE")
     finally:
-        del REPORTERS["text"]
+        del REPORTERS["shout"]
 
 
 @pytest.mark.parametrize("name, cls, match", [
-    ("Text", JSONReporter, "'name' parameter of register_reporter"),
-    ("text", dict, "'cls' parameter of register_reporter must be a subclass"),
+    ("Shout", JSONReporter, "'name' parameter of register_reporter"),
+    ("shout", dict, "'cls' parameter of register_reporter must be a subclass"),
 ])
 def test_register_reporter_rejects_invalid(name, cls, match):
     # Check that names must be lowercase and classes Reporter subclasses.
     with pytest.raises(InvalidParameterError, match=match):
         register_reporter(name, cls)
-    assert "text" not in REPORTERS and "Text" not in REPORTERS
+    assert "shout" not in REPORTERS and "Shout" not in REPORTERS
 
 
 def test_reporter_requires_render():
