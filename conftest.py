@@ -32,3 +32,7 @@ def _private_wisdom(_private_cache_dir, tmp_path_factory, monkeypatch):
         except OSError:  # no symlinks (Windows without privilege): compile again
             pass
     monkeypatch.setenv("SKTUNE_CACHE_DIR", str(root))
+
+
+# The deprecated sktune.compare module warns when imported; it has no doctest.
+collect_ignore = ["sktune/compare.py"]

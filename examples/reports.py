@@ -29,7 +29,6 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 import sktune
-from sktune.compare import compare
 from _small import BUDGET, scaled
 
 OUTPUT = Path("examples_output")
@@ -52,7 +51,7 @@ markdown = result.report(OUTPUT / "after.md")
 print(f"\nReports written: {html} (open in a browser), {markdown} (for the pull request)")
 
 # Compare the saved runs, B (after) against A (before).
-comparison = compare(sktune.load(paths["before"]), sktune.load(paths["after"]),
+comparison = sktune.compare(sktune.load(paths["before"]), sktune.load(paths["after"]),
                      labels=(str(paths["before"]), str(paths["after"])))
 print(f"\n{comparison}")
 print(f"\nFaster after the change: {comparison.faster or 'none'}; "

@@ -9,8 +9,8 @@
 
 from ._version import __version__
 
-# The main entry point and its result.
-from ._profile import profile, recommend
+# Profiling: measure (profile), or answer without timing (estimate), and the result.
+from ._profile import estimate, profile, recommend  # noqa: F401  (recommend: deprecated)
 from .results import ProfileResult, load
 
 # Configurations and the space of candidates.
@@ -19,24 +19,24 @@ from .space import Config, ConfigSpace
 # The machine the answer is valid for.
 from .machine import Machine
 
-
 # Errors and warnings.
 from .exceptions import (
+    CompileError,
     EngineError,
     EngineNotAvailableError,
     InvalidConfigError,
     InvalidParameterError,
     ProfilerError,
-    CompileError,
     SktuneError,
     SktuneWarning,
+    WorkerStartError,
     WorkloadError,
 )
 
 __all__ = [
     # profiling
     "profile",
-    "recommend",
+    "estimate",
     "ProfileResult",
     "load",
     # configurations
@@ -44,17 +44,19 @@ __all__ = [
     "ConfigSpace",
     # machine
     "Machine",
+    # reading results: two runs compared, plots, reports
+    "compare",
+    "plots",
+    "reporters",
+    # extension points and what they plug into: profilers, search strategies,
+    # the wisdom cache
+    "profilers",
+    "search",
+    "wisdom",
     # compiled transformers
     "transformers",
     "jit_transformer",
     "JitTransformer",
-    # reports
-    "plots",
-    "reporters",
-    "compare",
-    # answers kept between runs, and how candidates are searched
-    "wisdom",
-    "search",
     "cython_transformer",
     "CythonTransformer",
     # errors and warnings
@@ -64,21 +66,25 @@ __all__ = [
     "WorkloadError",
     "EngineError",
     "EngineNotAvailableError",
+    "WorkerStartError",
     "ProfilerError",
     "CompileError",
     "SktuneWarning",
     "__version__",
 ]
+# ``recommend`` is a deprecated alias of ``estimate`` (until 0.2), left out
+# of ``__all__``.
 
-# Compiled transformers, plots, reporters and run comparison load on first
-# use (PEP 562), so ``import sktune`` does not pay for scikit-learn's
+# Compiled transformers, plots, reporters, profilers and run comparison load
+# on first use (PEP 562), so ``import sktune`` does not pay for scikit-learn's
 # preprocessing module or matplotlib, and works even when the kernels cannot
-# be imported.
+# be imported. Values are (module, attribute); attribute None is the module.
 _LAZY = {
     "transformers": (".transformers", None),
     "plots": (".plots", None),
     "reporters": (".reporters", None),
-    "compare": (".compare", None),
+    "profilers": (".profilers", None),
+    "compare": (".comparison", "compare"),
     "wisdom": (".wisdom", None),
     "search": (".search", None),
     "jit_transformer": ("._compiled.jit_transformer", "jit_transformer"),

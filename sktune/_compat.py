@@ -21,12 +21,13 @@ from sklearn.preprocessing._data import (  # noqa: F401  (re-exported)
     _is_constant_feature as is_constant_feature,
 )
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
+    HasMethods,
     Interval,
     StrOptions,
-    validate_parameter_constraints,
+    make_constraint,
 )
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
-    InvalidParameterError as SklearnInvalidParameterError,
+    _Constraint as ConstraintBase,
 )
 
 

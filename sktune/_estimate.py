@@ -289,8 +289,6 @@ def estimate(candidates, layers, *, signature, usable_cores, physical_cores, wor
 
 def _hint(store, key, candidates, fingerprint):
     """An estimate from another machine's wisdom, or None."""
-    if store is None:
-        return None
     for entry in store.hints(key, exclude_fingerprint=fingerprint):
         try:
             other = entry.result()

@@ -1,44 +1,91 @@
-"""``sktune.profile`` and ``sktune.recommend``: the answer, measured or known.
+"""``sktune.profile`` and ``sktune.estimate``: the answer, measured or known.
 
-This module only orchestrates: validate everything before any timing, look
-the workload up in the wisdom cache, resolve the space for this estimator
-and machine, then either estimate (rules, or another machine's wisdom, no
-timing) or measure (:mod:`sktune._measure`: a probe, then a race of
-shuffled, interleaved rounds in a worker process), pack the result, and
-store it as wisdom. The whole measurement runs inside a state guard that
-restores environment variables, thread limits, joblib and scikit-learn
-settings on every exit path.
+This module only orchestrates: validate every argument before any timing
+(one constraints table per function, :mod:`sktune._validation`), look the
+workload up in the wisdom cache, plan the candidates
+(:mod:`sktune._candidates`), then either estimate (rules, or another
+machine's wisdom, no timing) or measure (:mod:`sktune._measure`: a probe,
+then a race of shuffled, interleaved rounds in a worker process), pack the
+result, and store it as wisdom. The whole measurement runs inside a state
+guard that restores environment variables, thread limits, joblib and
+scikit-learn settings on every exit path.
 """
 
 import contextlib
 import logging
 import time
-from numbers import Integral, Real
-
+import warnings
+from numbers import Real
 
 from . import _measure
 from ._breakdown import describe_steps
 from ._candidates import plan as make_plan
-from ._compat import Interval
-from ._engines import DaskEngine, check_engines
+from ._engines import ENGINES, DaskEngine, check_engines
 from ._progress import progress_bar
+from ._system import busy_elsewhere
 from ._trials import make_runner
 from ._trials.state import preserved_state
-from ._validation import invalid_choice, validate_params
-from .exceptions import InvalidParameterError
-from ._system import busy_elsewhere
+from ._validation import (
+    NON_NEGATIVE_INT,
+    POSITIVE_SECONDS,
+    Rule,
+    format_docstring,
+    names_among,
+    number,
+    one_of,
+    validated,
+)
 from .machine import Machine, environment_snapshot
-from .profilers import resolve_profilers
+from .profilers import DEFAULT_PROFILERS, PROFILERS, Profiler, resolve_profilers
 from .recommendation import MIN_EFFECT
 from .results import ProfileResult
-from .search import make_strategy, resolve_budget
+from .search import BUDGETS, STRATEGIES, SearchStrategy, make_strategy, resolve_budget
 from .space import ConfigSpace
-from .workload import Workload
+from .wisdom import NoWisdom, WisdomStore, workload_key
+from .workload import TASKS, Workload
 
 logger = logging.getLogger("sktune")
 
 #: Where trials run (``profile(isolation=...)``).
 ISOLATION = ("process", "none")
+
+
+def _profiler_items(value):
+    items = [value] if isinstance(value, (str, Profiler)) else value
+    return isinstance(items, (list, tuple)) and all(
+        isinstance(p, Profiler) or (isinstance(p, str) and p in PROFILERS) for p in items)
+
+
+class _Profilers(Rule):
+    """Profiler names of the registry (read when checked: plug-ins register later)."""
+
+    def __init__(self):
+        super().__init__(_profiler_items, None, invalid=["?"])
+
+    def __str__(self):
+        return f"a list of Profiler instances or of str among {sorted(PROFILERS)}"
+
+
+#: The constraints of :func:`profile`'s arguments, checked before anything
+#: runs. estimator, X and y are checked together by :class:`Workload` (the
+#: task must be a method of the estimator, y as long as X); ``client`` by
+#: :meth:`DaskEngine.check_client`, which needs dask.
+PROFILE_CONSTRAINTS = {
+    "task": [one_of(TASKS)],
+    "space": [ConfigSpace, None],
+    "budget": [one_of(BUDGETS), POSITIVE_SECONDS],
+    "strategy": [one_of(["auto", *STRATEGIES]), SearchStrategy],
+    "isolation": [one_of(ISOLATION)],
+    "timeout": [one_of(["auto"]), POSITIVE_SECONDS, None],
+    "engines": [one_of(["all", *ENGINES]), names_among(ENGINES), None],
+    "wisdom": ["boolean"],
+    "refresh": ["boolean"],
+    "profilers": [_Profilers(), None],
+    "accelerate": ["boolean"],
+    "min_effect": [number(Real, 0, 1, "left")],
+    "random_state": [NON_NEGATIVE_INT],
+    "verbose": [NON_NEGATIVE_INT],
+}
 
 
 @contextlib.contextmanager
@@ -59,7 +106,6 @@ def _progress_log(verbose, stream=None):
         logger.setLevel(old_level)
 
 
-
 def _workload_fields(estimator, workload, plan):
     layers = plan.layers
     return {"estimator": type(estimator).__name__, "repr": repr(estimator),
@@ -71,58 +117,19 @@ def _workload_fields(estimator, workload, plan):
             "steps": describe_steps(plan.seeded)}
 
 
-def _validate(estimator, X, y, task, space, params):
-    """Every check that must fail before any timing; returns the Workload."""
-    workload = Workload(estimator, X, y, task)
-    if space is not None and not isinstance(space, ConfigSpace):
-        raise InvalidParameterError(
-            "The 'space' parameter of profile must be an instance of ConfigSpace or "
-            f"None. Got {space!r} instead.")
-    validate_params(
-        {"min_effect": [Interval(Real, 0, 1, closed="left")],
-         "random_state": [Interval(Integral, 0, None, closed="left")],
-         "verbose": [Interval(Integral, 0, None, closed="left")],
-         "accelerate": ["boolean"], "wisdom": ["boolean"], "refresh": ["boolean"]},
-        {k: params[k] for k in ("min_effect", "random_state", "verbose", "accelerate",
-                                "wisdom", "refresh")},
-        "profile")
-    if params["isolation"] not in ISOLATION:
-        raise InvalidParameterError(invalid_choice("isolation", params["isolation"],
-                                                   ISOLATION))
-    engines = check_engines(params["engines"])
-    client_address = None
-    if params["client"] is not None:
-        client_address = DaskEngine.check_client(params["client"],
-                                                 isolation=params["isolation"])
-        engines = tuple(dict.fromkeys((DaskEngine.name, *engines)))
-    timeout = params["timeout"]
-    if not (timeout is None or (isinstance(timeout, str) and timeout == "auto") or (
-            isinstance(timeout, Real) and not isinstance(timeout, bool) and timeout > 0)):
-        raise InvalidParameterError(
-            "The 'timeout' parameter of profile must be 'auto', a float in the range "
-            f"(0, inf) or None. Got {timeout!r} instead.")
-    return workload, engines, client_address
-
-
-def _wisdom_lookup(estimator, X, y, task, settings, budget_settings, refresh):
-    """``(store, key, description, here, entry or None)`` for this workload here.
-
-    ``here`` is this machine's :attr:`~sktune.Machine.stable_fingerprint`,
-    detected once: the stored result is recorded under the same one.
-    """
-    from .wisdom import WisdomStore, workload_key
-
-    key, description = workload_key(estimator, X, y, task, settings=settings)
-    store = WisdomStore()
-    here = Machine.detect(refresh_threadpools=False).stable_fingerprint
-    entry = None if refresh else store.lookup(here, key, min_rank=budget_settings["rank"])
-    return store, key, description, here, entry
-
-
-def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
-            strategy="auto", isolation="process", timeout="auto", engines=None,
-            client=None, wisdom=True, refresh=False, profilers=None, accelerate=False,
-            min_effect=MIN_EFFECT, random_state=0, verbose=0):
+@format_docstring(tasks=", ".join(f'"{t}"' for t in TASKS),
+                  budgets=", ".join(f'"{b}"' for b in BUDGETS),
+                  strategies=", ".join(f'"{s}"' for s in ("auto", *STRATEGIES)),
+                  engines=", ".join(f'"{e}"' for e in ENGINES),
+                  profilers=list(DEFAULT_PROFILERS))
+@validated(PROFILE_CONSTRAINTS)
+def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | None" = None,
+            budget: "str | float" = "measure", strategy: "str | SearchStrategy" = "auto",
+            isolation: str = "process", timeout: "str | float | None" = "auto",
+            engines: "str | list[str] | None" = None, client=None, wisdom: bool = True,
+            refresh: bool = False, profilers: "list[str | Profiler] | None" = None,
+            accelerate: bool = False, min_effect: float = MIN_EFFECT,
+            random_state: int = 0, verbose: int = 0) -> ProfileResult:
     """Measure how to run ``task`` on ``estimator`` fastest on this machine.
 
     Every candidate configuration (``n_jobs``, joblib backend, BLAS and
@@ -139,14 +146,12 @@ def profile(estimator, X, y=None, *, task="fit", space=None, budget="measure",
     X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         Used exactly as given: type, dtype and memory order decide code paths.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
-    task : {"fit", "predict", "predict_proba", "transform", "score", \
-"fit_predict", "fit_transform"}, default="fit"
+    task : {{tasks}}, default="fit"
         The method to time. ``predict``, ``predict_proba``, ``transform`` and
         ``score`` are timed on an estimator fitted once per configuration.
     space : ConfigSpace, default=None
         Candidates to try; None derives them from the estimator and machine.
-    budget : {"estimate", "quick", "measure", "exhaustive"} or float, \
-default="measure"
+    budget : {{budgets}} or float, default="measure"
         Effort, in the spirit of FFTW's planner levels. "estimate" times
         nothing: it answers from wisdom (this machine's, else another
         machine's as a hint) or from rules that know the estimator and the
@@ -154,7 +159,7 @@ default="measure"
         with increasing repeats and time limits (20 s and 90 s, soft);
         "exhaustive" times every candidate 25 times. A number is a "measure"
         search with that many seconds. ``result.search`` says what was spent.
-    strategy : {"auto", "racing", "exhaustive"} or SearchStrategy, default="auto"
+    strategy : {{strategies}} or SearchStrategy, default="auto"
         Which candidates run next and when to stop; "auto" takes the
         budget's (racing, or exhaustive for ``budget="exhaustive"``). Any
         :class:`~sktune.search.SearchStrategy` instance can be plugged in.
@@ -168,7 +173,7 @@ default="measure"
         Wall-clock limit of each run with ``isolation="process"``. "auto"
         allows 10 times the first as-written run, and at least 30 s; None
         waits forever.
-    engines : list of {"dask", "ray", "intelex"} or "all", default=None
+    engines : list of {{engines}}, one of them, or "all", default=None
         Also measure these engines against the local backends, as candidates
         like any other: "dask" runs the joblib work on local dask clusters
         on loopback that sktune starts and closes (several shapes: workers
@@ -199,7 +204,7 @@ default="measure"
     profilers : list of str or Profiler, default=None
         Measurements per run, by registry name (see
         ``sktune.profilers.PROFILERS``) or as instances. None is the default
-        set ``["cpu", "memory", "steps", "threads", "wall"]``, cheap enough to
+        set ``{profilers}``, cheap enough to
         wrap every timed run; "hotspots" and "tracemalloc" are costly and run
         only once each, untimed, on the as-written and the recommended
         configuration. Must include "wall".
@@ -248,9 +253,13 @@ default="measure"
     >>> result.best
     Config()
     """
-    params = dict(locals())
-    # before any timing
-    workload, engines, client_address = _validate(estimator, X, y, task, space, params)
+    # Before any timing: the table above was checked on entry.
+    workload = Workload(estimator, X, y, task)
+    engines = check_engines(engines)
+    client_address = None
+    if client is not None:
+        client_address = DaskEngine.check_client(client, isolation=isolation)
+        engines = tuple(dict.fromkeys((DaskEngine.name, *engines)))
     space = ConfigSpace.auto() if space is None else space
     budget_settings = resolve_budget(budget)
     search = make_strategy(strategy, budget_settings, min_effect=min_effect,
@@ -262,17 +271,18 @@ default="measure"
         settings.update(engines=sorted(engines), client=client_address)
 
     found_at = time.perf_counter()
-    store = key = description = here = None
-    if wisdom:
-        store, key, description, here, entry = _wisdom_lookup(
-            estimator, X, y, task, settings, budget_settings, refresh)
-        if entry is not None:
-            result = entry.result()
-            result.origin = {"source": "wisdom", "created": entry.created,
-                             "budget": entry.budget, "path": str(entry.path),
-                             "lookup_s": time.perf_counter() - found_at}
-            logger.info("answered from wisdom (%s)", entry.path)
-            return result
+    store = WisdomStore() if wisdom else NoWisdom()
+    key, description = workload_key(estimator, X, y, task, settings=settings)
+    # Detected once: the stored result is recorded under the same fingerprint.
+    here = Machine.detect(refresh_threadpools=False).stable_fingerprint
+    entry = None if refresh else store.lookup(here, key, min_rank=budget_settings["rank"])
+    if entry is not None:
+        result = entry.result()
+        result.origin = {"source": "wisdom", "created": entry.created,
+                         "budget": entry.budget, "path": str(entry.path),
+                         "lookup_s": time.perf_counter() - found_at}
+        logger.info("answered from wisdom (%s)", entry.path)
+        return result
     if budget_settings["name"] == "estimate":
         from ._estimate import estimated_result
 
@@ -282,8 +292,12 @@ default="measure"
                                 {"min_effect": min_effect, "seed": random_state})
 
     bar = progress_bar(verbose, clock=_measure._now)
-    with preserved_state(), bar, _progress_log(verbose, bar.log_stream), \
-            _measure.closing_profilers(profilers + extra_profilers):
+    with contextlib.ExitStack() as guards:
+        # Undone in reverse order on every exit path: the profilers close,
+        # logging and the progress bar stop, then the process state is restored.
+        for guard in (preserved_state(), bar, _progress_log(verbose, bar.log_stream),
+                      _measure.closing_profilers(profilers + extra_profilers)):
+            guards.enter_context(guard)
         env_before = {**environment_snapshot(), "busy_share": busy_elsewhere()}
         plan = make_plan(estimator, X, y, task, space, random_state=random_state,
                          accelerate=accelerate, engines=engines, isolation=isolation,
@@ -293,7 +307,7 @@ default="measure"
         runner = make_runner(workload, candidates, profilers, isolation=isolation,
                              may_use_loky=plan.may_use_loky, timeout=timeout,
                              client=client, client_address=client_address)
-        try:
+        with runner:
             measured = _measure.measure(
                 workload, candidates, runner, search, bar=bar,
                 budget=budget_settings, timeout=timeout, random_state=random_state,
@@ -314,24 +328,25 @@ default="measure"
             if extra_profilers and not fields["search"]["interrupted"]:
                 _measure.extra_runs(runner, fields, candidates, profilers,
                                     extra_profilers, bar)
-        finally:
-            runner.close()
     result = ProfileResult(**fields)
-    if store is not None and not result.search["interrupted"]:
+    if not result.search["interrupted"]:
         store.record(result, key, description, budget=budget_settings["name"],
                      budget_rank=budget_settings["rank"], fingerprint=here)
     return result
 
 
-def recommend(estimator, X, y=None, *, task="fit", space=None, min_effect=MIN_EFFECT,
-              random_state=0):
+@validated({name: PROFILE_CONSTRAINTS[name]
+            for name in ("task", "space", "min_effect", "random_state")})
+def estimate(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | None" = None,
+             min_effect: float = MIN_EFFECT, random_state: int = 0) -> ProfileResult:
     """Answer without timing: from wisdom, or from rules, flagged as estimated.
 
-    The same as ``profile(..., budget="estimate")``: the stored result of an
-    earlier :func:`profile` of this workload on this machine when there is
-    one, else a recommendation from another machine's wisdom (a hint, used
-    only when it is one of this machine's candidates) or from rules that
-    know the estimator and the machine. Nothing is run.
+    The same as ``profile(..., budget="estimate")``, in the spirit of
+    FFTW's ``FFTW_ESTIMATE`` planner: the stored result of an earlier
+    :func:`profile` of this workload on this machine when there is one,
+    else a recommendation from another machine's wisdom (a hint, used only
+    when it is one of this machine's candidates) or from rules that know
+    the estimator and the machine. Nothing is run.
 
     Parameters
     ----------
@@ -350,8 +365,25 @@ def recommend(estimator, X, y=None, *, task="fit", space=None, min_effect=MIN_EF
     >>> from sklearn.ensemble import HistGradientBoostingClassifier
     >>> import sktune
     >>> X, y = make_classification(n_samples=300, random_state=0)
-    >>> sktune.recommend(HistGradientBoostingClassifier(), X, y).best
+    >>> sktune.estimate(HistGradientBoostingClassifier(), X, y).best
     Config()
+
+    .. versionadded:: 0.1
+        Replaces ``sktune.recommend``.
     """
     return profile(estimator, X, y, task=task, space=space, budget="estimate",
                    min_effect=min_effect, random_state=random_state)
+
+
+def recommend(estimator, X, y=None, **kwargs):
+    """Deprecated alias of :func:`estimate`.
+
+    .. deprecated:: 0.1
+        ``sktune.recommend`` was renamed :func:`sktune.estimate` (it answers
+        without timing, as ``budget="estimate"`` does); it will be removed
+        in 0.2.
+    """
+    warnings.warn("sktune.recommend is deprecated and will be removed in sktune 0.2: "
+                  "use sktune.estimate, which it was renamed to.", FutureWarning,
+                  stacklevel=2)
+    return estimate(estimator, X, y, **kwargs)

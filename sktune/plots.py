@@ -12,7 +12,7 @@ only when a figure is drawn.
 import math
 
 from ._units import seconds
-from ._validation import invalid_choice
+from ._validation import one_of, validated
 from .exceptions import InvalidParameterError
 
 __all__ = ["KINDS", "available_kinds", "plot"]
@@ -122,6 +122,7 @@ _MISSING_DATA = {
 }
 
 
+@validated({"kind": [one_of(KINDS)]})
 def plot(result, kind: str = "scaling", ax=None):
     """Draw one view of a profiling result.
 
@@ -150,8 +151,6 @@ def plot(result, kind: str = "scaling", ax=None):
         If ``kind`` is unknown, or the result has no data for it (see
         :func:`available_kinds`); the message says how to get the data.
     """
-    if kind not in KINDS:
-        raise InvalidParameterError(invalid_choice("plot kind", kind, KINDS))
     if kind not in available_kinds(result):
         raise InvalidParameterError(
             f"Cannot draw the {kind!r} plot: {_MISSING_DATA[kind]}.")

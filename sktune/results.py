@@ -8,11 +8,13 @@ are versioned JSON: loading one executes nothing (no pickle).
 """
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from ._json import dumps
+from ._validation import validated
 from .exceptions import InvalidParameterError, SktuneWarning
 from .machine import Machine
 from .recommendation import candidate_stats, choose, estimated_recommendation
@@ -337,7 +339,8 @@ class ProfileResult:
         return dumps(self.to_dict(), sort_keys=True) == dumps(other.to_dict(), sort_keys=True)
 
 
-def load(path):
+@validated({"path": [str, os.PathLike]})
+def load(path: "str | os.PathLike") -> ProfileResult:
     """Read a :class:`ProfileResult` saved with :meth:`ProfileResult.save`.
 
     Parameters

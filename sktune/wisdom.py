@@ -28,8 +28,8 @@ from ._wisdom_key import workload_key
 from .search import BUDGET_RANKS, budget_rank
 from .exceptions import InvalidParameterError, SktuneWarning
 
-__all__ = ["BUDGET_RANKS", "ImportReport", "WisdomEntry", "WisdomStore", "budget_rank",
-           "workload_key"]  # BUDGET_RANKS and budget_rank live in sktune.search
+__all__ = ["BUDGET_RANKS", "ImportReport", "NoWisdom", "WisdomEntry", "WisdomStore",
+           "budget_rank", "workload_key"]  # BUDGET_RANKS and budget_rank live in sktune.search
 
 #: Bumped when the entry layout changes; also the name of the layout folder.
 WISDOM_VERSION = 1
@@ -445,6 +445,29 @@ class WisdomStore:
                 continue
             counts[self._store({**entry, "source": "imported"})[1]] += 1
         return ImportReport(**counts, rejected=rejected)
+
+
+class NoWisdom:
+    """The wisdom cache of ``profile(wisdom=False)``: it finds nothing and keeps nothing.
+
+    It has :class:`WisdomStore`'s reading and recording methods, so that
+    code using a store never asks whether there is one (the model is
+    joblib's ``NotMemorizedFunc``).
+    """
+
+    root = None
+
+    def lookup(self, fingerprint, key, min_rank=0):
+        """Nothing is ever found: None."""
+        return None
+
+    def hints(self, key, exclude_fingerprint=None):
+        """No other machine's answers: an empty list."""
+        return []
+
+    def record(self, result, key, description, **kwargs):
+        """Nothing is kept: None."""
+        return None
 
 
 def _checked(what, name):

@@ -125,7 +125,8 @@ def test_cli_user_error_exit_1(capsys):
     # Check that a user error prints a message without traceback and exits 1.
     assert main(["demo", "random-forest", "--budget", "bogus"]) == 1
     err = _one_line_error(capsys)
-    assert err.startswith("sktune: error: Invalid budget: 'bogus'")
+    assert err.startswith("sktune: error: The 'budget' parameter of profile must be a str "
+                          "among ['estimate', 'exhaustive', 'measure', 'quick']")
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sktune import Config, ProfileResult
-from sktune.compare import CHANGES, Comparison, compare
+from sktune.comparison import CHANGES, Comparison, compare
 
 from _helpers import fake_machine
 

@@ -107,10 +107,11 @@ def test_plot_leaves_pyplot_alone(result):
 
 
 def test_plot_unknown_kind_error(result):
-    # Check the joblib-style wording for an unknown kind.
+    # Check scikit-learn's wording for an unknown kind, with the kinds sorted.
     with pytest.raises(InvalidParameterError,
-                       match=r"Invalid plot kind: 'scatter', expected one of "
-                             r"\['intervals', 'scaling', 'steps', 'threads'\]"):
+                       match=r"The 'kind' parameter of plot must be a str among "
+                             r"\['intervals', 'scaling', 'steps', 'threads'\]\. "
+                             r"Got 'scatter' instead\."):
         plot(result, "scatter")
 
 

@@ -152,9 +152,12 @@ class _NoRunner:
         ({"task": "explode"}, "'task' parameter of profile"),
         ({"estimator": PCA(), "task": "predict"}, "PCA has no method 'predict'"),
         ({"space": {"n_jobs": [2]}}, "'space' parameter of profile"),
-        ({"budget": "forever"}, "Invalid budget: 'forever'"),
+        ({"budget": "forever"}, "The 'budget' parameter of profile must be a str among "
+                                r"\['estimate', 'exhaustive', 'measure', 'quick'\] or a "
+                                r"float in the range \(0, inf\). Got 'forever' instead."),
         ({"budget": -3}, "'budget' parameter of profile"),
-        ({"profilers": ["wal"]}, "Invalid profiler: 'wal'"),
+        ({"profilers": ["wal"]}, "The 'profilers' parameter of profile must be a list of "
+                                 "Profiler instances or of str among"),
         ({"profilers": ["cpu"]}, "must include the 'wall' profiler"),
         ({"min_effect": 2.0}, "'min_effect' parameter of profile"),
     ],

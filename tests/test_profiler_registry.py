@@ -105,8 +105,8 @@ def test_register_replaces_and_a_nameless_class_takes_its_key(registry):
 
 
 @pytest.mark.parametrize("name, cls, match", [
-    ("", MinorFaults, "'name' parameter of register_profiler must be a non-empty str"),
-    (3, MinorFaults, "'name' parameter of register_profiler must be a non-empty str"),
+    ("", MinorFaults, "'name' parameter of register_profiler must be a non-empty lowercase str"),
+    (3, MinorFaults, "'name' parameter of register_profiler must be a non-empty lowercase str"),
     ("x", object, "'profiler_cls' parameter of register_profiler must be a subclass"),
     ("x", MinorFaults(), "'profiler_cls' parameter of register_profiler must be a subclass"),
 ])
@@ -117,13 +117,16 @@ def test_register_rejects_bad_arguments(registry, name, cls, match):
 
 
 def test_unknown_and_missing_profilers_fail_before_any_timing():
+    # Check that an unknown name, a class instead of an instance and a list
+    # without "wall" are refused before anything runs, naming what is valid.
     X, y = _data()
-    with pytest.raises(InvalidParameterError, match="profiler.*'nope'.*wall"):
-        sktune.profile(Ridge(), X, y, profilers=["wall", "nope"])
+    for bad in (["wall", "nope"], ["wall", MinorFaults]):
+        with pytest.raises(InvalidParameterError,
+                           match=r"The 'profilers' parameter of profile must be a list of "
+                                 r"Profiler instances or of str among \[.*'wall'\]"):
+            sktune.profile(Ridge(), X, y, profilers=bad)
     with pytest.raises(InvalidParameterError, match="must include the 'wall' profiler"):
         sktune.profile(Ridge(), X, y, profilers=["cpu"])
-    with pytest.raises(InvalidParameterError, match="profiler names or Profiler instances"):
-        sktune.profile(Ridge(), X, y, profilers=["wall", MinorFaults])
 
 
 def _state():

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import validate_params
+from .._validation import validate_params, validated
 from ..exceptions import InvalidParameterError
 from .cython_build import get_function, load_module, resolve_func_name
 
@@ -170,6 +170,7 @@ class CythonTransformer(TransformerMixin, BaseEstimator):
         return state
 
 
+@validated({"source": [str], "func_name": [str, None]})
 def cython_transformer(source: str, *,
                        func_name: str | None = None) -> CythonTransformer:
     """Compile a Cython kernel now and return an unfitted transformer for it.
@@ -230,8 +231,6 @@ def cython_transformer(source: str, *,
     >>> cython_transformer(source).fit_transform([[1.0, 2.0]])  # doctest: +SKIP
     array([[2., 4.]])
     """
-    validate_params({"source": [str], "func_name": [str, None]},
-                    {"source": source, "func_name": func_name}, "cython_transformer")
     resolve_func_name(source, func_name)  # fail fast, before compiling
     module, _ = load_module(source)
     get_function(module, source, func_name)

@@ -26,7 +26,7 @@ from .jit import (
     _sample_rows,
     _warn,
 )
-from .._validation import validate_params
+from .._validation import validated
 
 __all__ = ["JitTransformer", "jit_transformer"]
 
@@ -195,6 +195,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
                           dtype=object)
 
 
+@validated({**_CONSTRAINTS, "func": [types.FunctionType, None]})
 def jit_transformer(func: Callable = None, *, kind: str = "rowwise",
                     parallel: bool = True):
     """Make a :class:`JitTransformer` from a Python function; also a decorator.
@@ -230,9 +231,6 @@ def jit_transformer(func: Callable = None, *, kind: str = "rowwise",
     >>> clip01.engine_
     'numba'
     """
-    validate_params({**_CONSTRAINTS, "func": [types.FunctionType, None]},
-                    {"func": func, "kind": kind, "parallel": parallel},
-                    "jit_transformer")
     if func is None:
         return lambda f: jit_transformer(f, kind=kind, parallel=parallel)
     return JitTransformer(func=func, kind=kind, parallel=parallel)

@@ -3,7 +3,7 @@
 A thin shell over the Python API (asv's ``commands/``): each subcommand is
 one function that turns its arguments into calls of :func:`sktune.profile`,
 :func:`sktune.load`, :meth:`~sktune.ProfileResult.report` and
-:func:`sktune.compare.compare`, and prints. Errors that are the user's to
+:func:`sktune.compare`, and prints. Errors that are the user's to
 fix (:class:`SktuneError`, a missing file) print one line without a
 traceback and give exit status 1 (the model is asv's ``main.py``).
 """
@@ -71,7 +71,7 @@ def _cmd_report(args):
 
 def _cmd_compare(args):
     import sktune
-    from ..compare import compare
+    from ..comparison import compare
 
     comparison = compare(sktune.load(args.a), sktune.load(args.b),
                          labels=(args.a, args.b), **_min_effect(args))

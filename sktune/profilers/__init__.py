@@ -8,7 +8,7 @@ measures their overhead). Profilers with ``extra_run = True`` ("hotspots",
 "tracemalloc") run only in extra, untimed runs.
 """
 
-from .._validation import invalid_choice
+from .._validation import REGISTRY_NAME, invalid_choice, subclass_of, validated
 from ..exceptions import InvalidParameterError
 from .base import Profiler
 from .hotspots import HotspotsProfiler
@@ -40,7 +40,9 @@ PROFILERS = {}
 DEFAULT_PROFILERS = ("cpu", "memory", "steps", "threads", "wall")
 
 
-def register_profiler(name, profiler_cls):
+@validated({"name": [REGISTRY_NAME],
+            "profiler_cls": [subclass_of(Profiler, "sktune.profilers.Profiler")]})
+def register_profiler(name: str, profiler_cls: type) -> None:
     """Register a profiler class under ``name``.
 
     Parameters
@@ -74,14 +76,6 @@ def register_profiler(name, profiler_cls):
     >>> from sktune.profilers import PROFILERS
     >>> del PROFILERS["minor_faults"]
     """
-    if not isinstance(name, str) or not name:
-        raise InvalidParameterError(
-            f"The 'name' parameter of register_profiler must be a non-empty str. "
-            f"Got {name!r} instead.")
-    if not (isinstance(profiler_cls, type) and issubclass(profiler_cls, Profiler)):
-        raise InvalidParameterError(
-            "The 'profiler_cls' parameter of register_profiler must be a subclass "
-            f"of sktune.profilers.Profiler. Got {profiler_cls!r} instead.")
     PROFILERS[name] = profiler_cls
 
 
@@ -95,7 +89,8 @@ def start_order(profilers):
     return sorted(profilers, key=lambda p: {"wall": 2, "cpu": 1}.get(p.name, 0))
 
 
-def get_profiler(name):
+@validated({"name": [str]})
+def get_profiler(name: str) -> Profiler:
     """Return a new instance of the profiler registered as ``name``."""
     try:
         cls = PROFILERS[name]

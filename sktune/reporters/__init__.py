@@ -8,7 +8,9 @@ adds one, :func:`get_reporter` finds one by name or by a file's extension and
 
 import pathlib
 
-from .._validation import invalid_choice
+import os
+
+from .._validation import REGISTRY_NAME, invalid_choice, subclass_of, validated
 from ..exceptions import InvalidParameterError
 from .base import Reporter
 from .html import HTMLReporter
@@ -23,6 +25,8 @@ __all__ = ["Reporter", "HTMLReporter", "MarkdownReporter", "JSONReporter", "Text
 REPORTERS = {}
 
 
+@validated({"name": [REGISTRY_NAME],
+            "cls": [subclass_of(Reporter, "sktune.reporters.Reporter")]})
 def register_reporter(name: str, cls: type) -> None:
     """Make a reporter available by name and by its file extensions.
 
@@ -33,14 +37,6 @@ def register_reporter(name: str, cls: type) -> None:
     cls : type
         A subclass of :class:`Reporter`.
     """
-    if not isinstance(name, str) or not name or name != name.lower():
-        raise InvalidParameterError(
-            f"The 'name' parameter of register_reporter must be a non-empty lowercase "
-            f"str. Got {name!r} instead.")
-    if not (isinstance(cls, type) and issubclass(cls, Reporter)):
-        raise InvalidParameterError(
-            f"The 'cls' parameter of register_reporter must be a subclass of "
-            f"sktune.reporters.Reporter. Got {cls!r} instead.")
     REPORTERS[name] = cls
 
 
@@ -52,7 +48,8 @@ def _by_extension():
     return {ext.lower(): cls for cls in REPORTERS.values() for ext in cls.extensions}
 
 
-def get_reporter(name: str = None, path=None) -> Reporter:
+@validated({"name": [str, None], "path": [str, os.PathLike, None]})
+def get_reporter(name: "str | None" = None, path=None) -> Reporter:
     """Return a reporter chosen by name, or else by the extension of ``path``.
 
     Parameters
@@ -89,7 +86,8 @@ def get_reporter(name: str = None, path=None) -> Reporter:
     return extensions[suffix]()
 
 
-def write_report(result, path, format: str = None) -> pathlib.Path:
+@validated({"path": [str, os.PathLike], "format": [str, None]})
+def write_report(result, path, format: "str | None" = None) -> pathlib.Path:
     """Write a report of ``result`` to ``path`` (UTF-8).
 
     Parameters
