@@ -162,7 +162,7 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
               np.random.default_rng(random_state), started, estimator_name)
     except KeyboardInterrupt:
         interrupted = True
-        strategy.stop_reason = "it was interrupted (Ctrl-C)"
+        state.stop_reason = "it was interrupted (Ctrl-C)"
         warnings.warn("Profiling was interrupted: the result holds what was measured "
                       "until then, and is not saved as wisdom.", SktuneWarning,
                       stacklevel=3)
@@ -175,7 +175,10 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
                         for i, out in runner.outputs.items()},
         "search": {"budget": budget["name"], "elapsed_s": _now() - started,
                    "rounds": state.rounds, "n_runs": len(runner.records),
-                   "stop_reason": strategy.stop_reason, "strategy": type(strategy).__name__,
+                   # A plug-in written before stop_reason moved to the state
+                   # may still set it on itself.
+                   "stop_reason": state.stop_reason or getattr(strategy, "stop_reason", None),
+                   "strategy": strategy.name or type(strategy).__name__,
                    "interrupted": interrupted,
                    "isolation": runner.isolation, "worker_restarts": runner.restarts,
                    "timeout_s": runner.timeout},

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: No statistic is computed on fewer timed repeats than this: the search
+#: always runs this many rounds, and a candidate with fewer is "too few
+#: repeats" in the result.
+MIN_SAMPLES = 3
 #: Resamples of the bootstrap; 2000 keeps the 2.5% and 97.5% quantiles
 #: stable to about 1% of the interval width for n >= 5 (tests/test_stats.py).
 N_BOOTSTRAP = 2000
@@ -18,7 +22,7 @@ CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
-class Interval:
+class RatioInterval:
     """A point estimate with a confidence interval.
 
     Attributes
@@ -73,7 +77,7 @@ def ratio_interval(numerator, denominator, *, confidence=CONFIDENCE,
 
     Returns
     -------
-    interval : Interval
+    interval : RatioInterval
     """
     a = np.asarray(numerator, dtype=float)
     b = np.asarray(denominator, dtype=float)
@@ -86,4 +90,4 @@ def ratio_interval(numerator, denominator, *, confidence=CONFIDENCE,
     ratios = med_a / med_b
     alpha = (1 - confidence) / 2
     low, high = np.quantile(ratios, [alpha, 1 - alpha])
-    return Interval(value, float(min(low, value)), float(max(high, value)), confidence)
+    return RatioInterval(value, float(min(low, value)), float(max(high, value)), confidence)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._stats import Interval, ratio_interval, spread
-from .search import MIN_REPEATS
+from ._stats import MIN_SAMPLES, RatioInterval, ratio_interval, spread
 
 #: Relative difference below which sktune calls two timings equal. Identical
 #: configurations were seen to differ by up to ~9% between separate runs on
@@ -88,7 +87,7 @@ class Recommendation:
     ----------
     best : Config
         What to run under; the as-written config when nothing helps.
-    speedup : Interval
+    speedup : RatioInterval
         Baseline time over ``best``'s time, with its confidence interval.
     verdict : {"faster", "no gain", "nothing to vary", "estimated"}
         "estimated": chosen without timing (``budget="estimate"``); the
@@ -101,7 +100,7 @@ class Recommendation:
     """
 
     best: object
-    speedup: Interval
+    speedup: RatioInterval
     verdict: str
     explanation: str
     alternatives: tuple = ()
@@ -148,7 +147,7 @@ def candidate_stats(candidates, records, equivalence):
                       "fastest candidate")
         elif not equivalent:
             status, detail = "differs", how
-        elif len(timed) < MIN_REPEATS:
+        elif len(timed) < MIN_SAMPLES:
             status, detail = "too few repeats", f"{len(timed)} timed repeats"
         else:
             status, detail = "ok", how
@@ -198,7 +197,7 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
     """
     base = stats[0]
     caveats = _caveats(stats, base)
-    keep = {"best": base.config, "speedup": Interval(1.0, 1.0, 1.0)}
+    keep = {"best": base.config, "speedup": RatioInterval(1.0, 1.0, 1.0)}
     if base.status != "ok":
         return Recommendation(
             **keep, verdict="no gain", caveats=caveats,
@@ -247,19 +246,20 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
     if best is not fastest:
         explanation += (f" {fastest.config.describe()} was as fast within noise but "
                         "uses more cores.")
-    explanation += _why_not_others(stats, best, usable_cores)
+    explanation += _why_not_others(stats, best, usable_cores, min_effect)
     return Recommendation(
         best=best.config, speedup=speedup, verdict="faster", explanation=explanation,
         alternatives=tuple(s.config for s in pool if s is not best), caveats=caveats)
 
 
-def _why_not_others(stats, best, usable_cores):
-    """A sentence on the most instructive losers: oversubscribed or slower."""
+def _why_not_others(stats, best, usable_cores, min_effect):
+    """A sentence on the most instructive losers: oversubscribed or slower by
+    more than ``min_effect`` (a smaller loss is no loss at that threshold)."""
     notes = []
     for s in sorted((s for s in stats if s.status == "ok" and s is not best),
                     key=lambda s: s.median)[-2:]:
         ratio = s.median / best.median
-        if ratio < 1 + MIN_EFFECT:
+        if ratio < 1 + min_effect:
             continue
         threads = s.config.threads(usable_cores)
         what = f"{s.config.describe()} was {ratio:.1f}x slower"
@@ -308,5 +308,5 @@ def estimated_recommendation(candidates, estimate):
     caveats = ("Estimated, not measured: nothing was timed. Profile with "
                "budget='quick' or more to measure it on this machine.",)
     return Recommendation(
-        best=best, speedup=Interval(nan, nan, nan), verdict="estimated",
+        best=best, speedup=RatioInterval(nan, nan, nan), verdict="estimated",
         explanation=" ".join(estimate["reasons"]), caveats=caveats)

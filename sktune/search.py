@@ -19,12 +19,13 @@ from numbers import Real
 
 import numpy as np
 
-from ._stats import ratio_interval
+from ._stats import MIN_SAMPLES, ratio_interval
 from ._validation import invalid_choice
 from .exceptions import InvalidParameterError, SearchStateError
 
-#: No statistic is computed on fewer timed repeats than this.
-MIN_REPEATS = 3
+#: Rounds every search runs before it drops or stops anything: the fewest
+#: timed repeats any statistic is computed on (``sktune._stats.MIN_SAMPLES``).
+MIN_REPEATS = MIN_SAMPLES
 
 #: Named budgets, in the spirit of FFTW's planner levels. ``seconds`` is a
 #: soft limit checked between rounds; MIN_REPEATS rounds always run.
@@ -119,6 +120,18 @@ class SearchState:
         Seconds spent so far, warm-ups included.
     rounds : int
         Rounds completed.
+    dropped : set of int
+        Candidates the strategy stopped re-timing (clear losers); the
+        strategy's own bookkeeping of this search.
+    stop_reason : str or None
+        Why the search stopped, set by the strategy when it returns None.
+
+    Notes
+    -----
+    Everything that belongs to one search lives here, never on the
+    strategy: a strategy is a pure policy, so one instance can serve two
+    ``profile`` calls without the second seeing the first's dropped
+    candidates (indices that now point at other candidates).
     """
 
     n_candidates: int
@@ -127,6 +140,8 @@ class SearchState:
     cut_off: set = field(default_factory=set)
     elapsed: float = 0.0
     rounds: int = 0
+    dropped: set = field(default_factory=set)
+    stop_reason: str = None
 
     def check(self):
         """Raise :class:`~sktune.exceptions.SearchStateError` unless every
@@ -159,14 +174,29 @@ class SearchState:
 
 
 class SearchStrategy(ABC):
-    """Decides the candidates of the next round, or that the search is over."""
+    """Decides the candidates of the next round, or that the search is over.
 
-    #: Why the last search stopped, for the result.
-    stop_reason = None
+    A strategy is a policy: it reads a :class:`SearchState` and keeps
+    nothing of one search on itself (what it drops and why it stops go in
+    the state), so one instance may serve any number of searches.
+
+    Attributes
+    ----------
+    name : str
+        How results and reports call it (``"racing"``).
+    seconds : float
+        Its time budget; ``math.inf`` for none.
+    """
+
+    name = None
+    seconds = math.inf
 
     @abstractmethod
     def next_round(self, state):
-        """Return the candidate indices to run next (any order), or None to stop."""
+        """Return the candidate indices to run next (any order), or None to stop.
+
+        Before returning None, set ``state.stop_reason`` to say why.
+        """
 
     def time_limit(self, state, index):
         """Seconds after which a timed repeat of ``index`` is cut off, or None.
@@ -176,14 +206,14 @@ class SearchStrategy(ABC):
         """
         return None
 
-    def _active(self, state, dropped=()):
-        return [i for i in range(state.n_candidates)
-                if i not in state.failed and i not in state.cut_off and i not in dropped]
+    def _active(self, state):
+        return [i for i in range(state.n_candidates) if i not in state.failed
+                and i not in state.cut_off and i not in state.dropped]
 
     def _over_budget(self, state):
         per_round = state.elapsed / max(state.rounds, 1)
         if state.elapsed + per_round > self.seconds:
-            self.stop_reason = f"time budget of {self.seconds:g} s spent"
+            state.stop_reason = f"time budget of {self.seconds:g} s spent"
             return True
         return False
 
@@ -202,6 +232,8 @@ class ExhaustiveSearch(SearchStrategy):
         Time budget; after 3 rounds, no new round starts if it would overrun.
     """
 
+    name = "exhaustive"
+
     def __init__(self, repeats=25, seconds=math.inf):
         self.repeats = max(MIN_REPEATS, repeats)
         self.seconds = seconds
@@ -209,7 +241,7 @@ class ExhaustiveSearch(SearchStrategy):
     def next_round(self, state):
         state.check()
         if state.rounds >= self.repeats:
-            self.stop_reason = f"reached {self.repeats} repeats"
+            state.stop_reason = f"reached {self.repeats} repeats"
             return None
         if state.rounds >= MIN_REPEATS and self._over_budget(state):
             return None
@@ -255,6 +287,8 @@ class RacingSearch(SearchStrategy):
         ... but only once it is this many seconds slower than the best.
     """
 
+    name = "racing"
+
     def __init__(self, min_repeats=5, max_repeats=15, seconds=math.inf, *,
                  min_effect=0.05, seed=0, cutoff_factor=CUTOFF_FACTOR,
                  cutoff_min_s=CUTOFF_MIN_S):
@@ -265,10 +299,6 @@ class RacingSearch(SearchStrategy):
         self.seed = seed
         self.cutoff_factor = cutoff_factor
         self.cutoff_min_s = cutoff_min_s
-        self.dropped = set()
-
-    def _active(self, state, dropped=None):
-        return super()._active(state, self.dropped if dropped is None else dropped)
 
     def _fastest(self, state, active):
         timed = state.timed()
@@ -278,18 +308,24 @@ class RacingSearch(SearchStrategy):
         """Interval of candidate i's time over the best's (above 1 is slower)."""
         return ratio_interval(state.timings[i], state.timings[best], seed=self.seed)
 
+    def _told_apart(self, ratio):
+        """Whether a rival is known to be slower than the best, or known to be
+        within ``min_effect`` of it: either way, more repeats would not change
+        the ranking."""
+        return ratio.low > 1 or ratio.high < 1 + self.min_effect
+
     def next_round(self, state):
         state.check()
         active = self._active(state)
         if state.rounds >= self.max_repeats:
-            self.stop_reason = f"reached {self.max_repeats} repeats"
+            state.stop_reason = f"reached {self.max_repeats} repeats"
             return None
         if state.rounds < MIN_REPEATS:
             return active
         if self._over_budget(state):
             return None
         if len(active) == 1:
-            self.stop_reason = "there is nothing to compare with the baseline"
+            state.stop_reason = "there is nothing to compare with the baseline"
             return None
         if not state.timings[0]:
             return active  # the baseline has no timed repeat yet
@@ -303,11 +339,11 @@ class RacingSearch(SearchStrategy):
                 continue
             ratio = self._slower(state, i, best)
             if i != 0 and ratio.low > 1 + self.min_effect:
-                self.dropped.add(i)  # confidently slower: stop re-timing it
-            elif not (ratio.low > 1 or ratio.high < 1 + self.min_effect):
+                state.dropped.add(i)  # confidently slower: stop re-timing it
+            elif not self._told_apart(ratio):
                 settled = False
         if settled:
-            self.stop_reason = "the ranking is settled"
+            state.stop_reason = "the ranking is settled"
             return None
         return self._active(state)
 
@@ -328,4 +364,4 @@ class RacingSearch(SearchStrategy):
 
 
 #: Strategies by name, for ``profile(strategy=...)``.
-STRATEGIES = {"racing": RacingSearch, "exhaustive": ExhaustiveSearch}
+STRATEGIES = {cls.name: cls for cls in (RacingSearch, ExhaustiveSearch)}

@@ -20,7 +20,6 @@ from sklearn.base import clone
 from . import _pruning
 from ._engines import ENGINE_BACKENDS, engines_of
 from ._introspect import inspect_layers
-from ._trials.apply import apply_config
 from ._validation import invalid_choice
 from .exceptions import InvalidConfigError, InvalidParameterError
 
@@ -279,6 +278,8 @@ class Config:
         ...     joblib.Parallel()(joblib.delayed(abs)(i) for i in (-1, -2))
         [1, 2]
         """
+        from ._trials.apply import apply_config  # the machinery, at run time only
+
         return apply_config(self)
 
     def configure(self, estimator):

@@ -75,10 +75,20 @@ def test_cli_info_lists_engines(capsys, monkeypatch):
 
 
 def test_cli_info_shows_the_python_build(capsys):
-    # Check that `sktune info` says whether Python is a free-threaded build.
+    # Check that `sktune info` says which build this Python is: a GIL build,
+    # or a free-threaded one with the GIL's state now.
+    import sys
+    import sysconfig
+
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "GIL build)" in out or "free-threaded build" in out
+    python = next(line for line in out.splitlines() if line.startswith("python "))
+    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        assert python.endswith(", GIL build)")
+    elif sys._is_gil_enabled():
+        assert "free-threaded build, but the GIL was on" in python
+    else:
+        assert python.endswith("free-threaded build, GIL off)")
 
 
 def test_cli_demo_writes_report_then_show_report_compare(capsys, tmp_path, monkeypatch):

@@ -84,10 +84,11 @@ def test_recommend_estimates_without_timing(no_timing, tmp_path):
     rec = result.recommendation
     assert result.origin == {"source": "estimate", "from": "rules"}
     assert rec.verdict == "estimated" and math.isnan(result.speedup.value)
-    if result.machine.usable_cores > 1:
-        assert result.best.n_jobs == result.machine.usable_cores
+    # 100 trees on 20000x20 are worth every core; on one core there is no
+    # worker to add and the answer is as written.
+    usable = result.machine.usable_cores
+    assert result.best.n_jobs == (usable if usable > 1 else None)
     assert result.records == [] and "nothing was timed" in rec.explanation
-    assert result.best in result.candidates
     text = str(result)
     assert "Estimated from rules" in text
     assert sktune.load(result.save(tmp_path / "r.json")) == result

@@ -198,8 +198,11 @@ def test_estimate_sparse_data_counts_nonzeros():
     make_pipeline(StandardScaler(), RandomForestClassifier()),
 ], ids=["tiny-forest", "lassocv", "unknown", "pipeline"])
 def test_estimate_index_is_always_a_candidate(estimator, usable):
-    # Check that the answer is a valid candidate index whatever the input.
-    _run(estimator, 5000, 20, usable=usable)
+    # Check that the answer is one of the candidates whatever the input, and
+    # never uses more workers than there are cores.
+    config, result = _run(estimator, 5000, 20, usable=usable)
+    assert 0 <= result.index and (config.n_jobs or 1) <= usable
+    assert result.confidence in ("low", "medium")
 
 
 def test_estimate_unknown_size_skips_small_data_rule():

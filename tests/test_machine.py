@@ -1,6 +1,8 @@
 import dataclasses
 import json
+import multiprocessing
 import os
+import platform
 import subprocess
 import sys
 import types
@@ -174,11 +176,9 @@ def test_machine_detect_fields_are_sane(machine):
     assert machine.cgroup_quota is None or machine.cgroup_quota > 0
     assert all(isinstance(v, int) and v > 0 for v in machine.caches.values())
     assert machine.versions["numpy"] == np.__version__
-    assert machine.versions["python"].startswith(f"{sys.version_info[0]}.")
-    assert isinstance(machine.gil_enabled, bool)
-    assert machine.start_method
-    assert isinstance(machine.compiled, dict)
-    assert isinstance(machine.threadpools, tuple)
+    assert machine.versions["python"] == platform.python_version()
+    assert machine.gil_enabled is getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert machine.start_method.split(";")[0] in multiprocessing.get_all_start_methods()
     assert any(p["user_api"] == "blas" for p in machine.threadpools)
     assert all(set(p) == set(system.POOL_KEYS) for p in machine.threadpools)
     json.dumps(machine.to_dict())

@@ -207,7 +207,12 @@ def test_profile_random_forest(data):
     backends = {c.backend for c in result.candidates}
     assert {"loky", "threading"} <= backends
     assert (result.summary().status != "failed").all()
-    assert result.best in result.candidates
+    # The pick is the rule's: a faster candidate beyond noise, or as written.
+    stats = {s.config: s for s in result.stats}
+    if result.recommendation.verdict == "faster":
+        assert result.speedup.low > 1 and stats[result.best].status == "ok"
+    else:
+        assert result.best == Config()
 
 
 @pytest.mark.slow
@@ -292,15 +297,19 @@ def test_profile_output_difference_excludes_candidate(data, monkeypatch):
     assert result.best == Config()
 
 
-@pytest.mark.slow
-def test_profile_small_forest_prefers_one_core():
-    # Check that on 300x10 data, where thread start-up costs more than the
-    # 20 trees, n_jobs=2 is not recommended and the size is flagged (item 29).
+def test_profile_small_workload_prefers_one_core(monkeypatch):
+    # Check, on an injected clock, that where two workers are within noise of
+    # one (start-up eats the gain on small data), the one-core configuration
+    # is recommended and the size is flagged (checklist item 29). Real
+    # timings of small forests are shown by benchmarks/bench_recommend.py,
+    # not asserted here.
+    clock = FakeClock()
+    monkeypatch.setattr(_measure, "_now", clock)
+    est = CostlyEstimator(clock=clock, cost={1: 0.050, 2: 0.049})
     X, y = make_classification(n_samples=300, n_features=10, random_state=0)
-    result = sktune.profile(RandomForestClassifier(n_estimators=20, random_state=0),
-                            X, y, budget="quick",
+    result = sktune.profile(est, X, y, budget="quick", isolation="none", wisdom=False,
                             space=ConfigSpace(n_jobs=[1, 2], backend=["threading"]),
-                            isolation="none")
+                            profilers=[WallClockProfiler(clock=clock)])
     assert result.best.n_jobs in (None, 1)
     assert any("overhead dominates" in c for c in result.recommendation.caveats)
 

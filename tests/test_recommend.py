@@ -223,3 +223,15 @@ def test_candidate_stats_busy_cores_pairs_cpu_with_wall():
     stats, = candidate_stats([BASE], records, {})
     assert stats.busy_cores == pytest.approx(1.5)
     assert candidate_stats([BASE], [_record(0, 1.0)] * 3, {})[0].busy_cores is None
+
+
+def test_choose_explains_losers_with_its_own_min_effect():
+    # Check the latent bug of the module constant: with min_effect=0.2, a
+    # candidate 10% slower than the pick is not called slower in the
+    # explanation; with the default 0.05, it is.
+    stats = _stats((BASE, _noisy(2.0), "ok"), (THREADS, _noisy(1.0, seed=1), "ok"),
+                   (LOKY, _noisy(1.1, seed=2), "ok"))
+    loser = f"{LOKY.describe()} was 1.1x slower"
+    assert loser in choose(stats, usable_cores=2).explanation
+    lenient = choose(stats, usable_cores=2, min_effect=0.2)
+    assert lenient.best == THREADS and loser not in lenient.explanation

@@ -95,5 +95,12 @@ def test_apply_warns_on_different_data_size(result):
 
 
 def test_profile_result_is_public():
-    # Check the public API re-exports.
-    assert sktune.ProfileResult is ProfileResult and sktune.Config is Config
+    # Check that the result and config classes are the ones sktune exports,
+    # under their documented modules, and listed in sktune.__all__.
+    import sktune.results
+    import sktune.space
+
+    assert sktune.results.ProfileResult.__module__ == "sktune.results"
+    assert sktune.space.Config.__module__ == "sktune.space"
+    assert {"ProfileResult", "Config", "ConfigSpace", "load"} <= set(sktune.__all__)
+    assert sktune.load is sktune.results.load

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sktune._stats import Interval, ratio_interval, spread
+from sktune._stats import RatioInterval, ratio_interval, spread
 
 
 def test_ratio_interval_contains_true_ratio(global_random_seed):
@@ -47,6 +47,6 @@ def test_spread_is_relative_iqr():
 
 def test_interval_str_and_dict():
     # Check the printed form and the JSON form of an interval.
-    ci = Interval(1.934, 1.851, 2.012)
+    ci = RatioInterval(1.934, 1.851, 2.012)
     assert str(ci) == "1.93x [1.85, 2.01]"
     assert ci.to_dict() == {"value": 1.934, "low": 1.851, "high": 2.012, "confidence": 0.95}

@@ -39,12 +39,12 @@ __all__ = ["JitFunction", "try_compile"]
 
 KINDS = ("elementwise", "rowwise", "array")
 
-_CONSTRAINTS = {
+CONSTRAINTS = {
     "func": [types.FunctionType],
     "kind": [StrOptions(set(KINDS))],
     "parallel": ["boolean"],
 }
-_DTYPES = [np.float64, np.float32]
+DTYPES = [np.float64, np.float32]
 
 # Rows compared with Python at fit, spread over X; 16 rows of Python calls
 # cost well under a millisecond for the functions in tests/test_jit.py.
@@ -67,11 +67,11 @@ class _NotCompiled(CompileError):
         self.variant, self.reason, self.seconds = variant, reason, seconds
 
 
-def _name(func):
+def function_name(func):
     return f"{func.__module__}.{func.__qualname__}"
 
 
-def _warn(message):
+def warn_fallback(message):
     """Warn with SktuneWarning at the first frame outside sktune/sklearn/joblib."""
     import joblib
     import sklearn
@@ -84,8 +84,8 @@ def _warn(message):
     warnings.warn(message, SktuneWarning, stacklevel=level if frame is not None else 2)
 
 
-def _fallback_message(func, reason):
-    return (f"{_name(func)} runs as plain Python: {reason}. The results are "
+def fallback_message(func, reason):
+    return (f"{function_name(func)} runs as plain Python: {reason}. The results are "
             "the Python function's; only the speed-up is lost.")
 
 
@@ -157,7 +157,7 @@ def _difference(expected, got):
             f"Python {expected[where].item()!r}, numba {got[where].item()!r})")
 
 
-def _sample_rows(n_samples):
+def sample_rows(n_samples):
     """Up to ``_N_CHECK_ROWS`` row indices spread over ``n_samples`` rows."""
     n = min(_N_CHECK_ROWS, n_samples)
     return np.unique(np.linspace(0, n_samples - 1, num=n).round().astype(np.intp))
@@ -180,7 +180,7 @@ def _decorated_func(module, qualname):
     return owner.func
 
 
-def _picklable(func):
+def picklable(func):
     """``func``, or a by-name stand-in when ``@jit_transformer`` took its name.
 
     Stdlib pickle stores functions by name and refuses one whose name now
@@ -239,7 +239,7 @@ class JitFunction:
     """
 
     def __init__(self, func: Callable, kind: str = "array", parallel: bool = True):
-        validate_params(_CONSTRAINTS, {"func": func, "kind": kind, "parallel": parallel},
+        validate_params(CONSTRAINTS, {"func": func, "kind": kind, "parallel": parallel},
                         "JitFunction")
         self.func, self.kind, self.parallel = func, kind, parallel
         self.__name__, self.__qualname__ = func.__name__, func.__qualname__
@@ -253,7 +253,7 @@ class JitFunction:
         # Parameters, plus the output dtypes learned by a check: plain data.
         # Compiled code is never pickled; it is rebuilt, or loaded from disk.
         state = {"_dtypes": self._dtypes} if self._dtypes else None
-        return type(self), (_picklable(self.func), self.kind, self.parallel), state
+        return type(self), (picklable(self.func), self.kind, self.parallel), state
 
     def __deepcopy__(self, memo):
         # clone() deep-copies parameters, and a deep copy keeps the same
@@ -263,7 +263,7 @@ class JitFunction:
         return new
 
     def __repr__(self):
-        return (f"JitFunction({_name(self.func)}, kind={self.kind!r}, "
+        return (f"JitFunction({function_name(self.func)}, kind={self.kind!r}, "
                 f"parallel={self.parallel})")
 
     def __call__(self, X, **kw):
@@ -275,7 +275,7 @@ class JitFunction:
             out = jit_source.run_python(self.func, self.kind, X, kw)
             if exc.variant not in self._python:
                 self._python[exc.variant] = exc.reason
-                _warn(_fallback_message(self.func, exc.reason))
+                warn_fallback(fallback_message(self.func, exc.reason))
             return out
 
     def _run(self, X, kw):
@@ -349,7 +349,7 @@ def _layer(numba):
         return None
 
 
-def _checked(jit, X, kw):
+def checked(jit, X, kw):
     """Run ``jit`` and its Python function on ``X``: ``(expected, reason, info)``.
 
     ``reason`` is None when the compiled output matches; otherwise it says why
@@ -412,9 +412,9 @@ def try_compile(func: Callable, X_sample, *, kind: str = "array", kw_args=None,
     >>> jit is not None, reason
     (True, None)
     """
-    validate_params({**_CONSTRAINTS, "X_sample": ["array-like"], "kw_args": [dict, None]},
+    validate_params({**CONSTRAINTS, "X_sample": ["array-like"], "kw_args": [dict, None]},
                     {"func": func, "X_sample": X_sample, "kind": kind,
                      "kw_args": kw_args, "parallel": parallel}, "try_compile")
     jit = JitFunction(func, kind, parallel)
-    _, reason, info = _checked(jit, np.ascontiguousarray(X_sample), kw_args or {})
+    _, reason, info = checked(jit, np.ascontiguousarray(X_sample), kw_args or {})
     return (jit if reason is None else None), reason, info["seconds"]

@@ -2,7 +2,7 @@
 
 The estimator over :class:`sktune._compiled.jit.JitFunction`: fit compiles ``func``
 for X's dtype and checks it against the Python function on a sample of rows
-(:func:`sktune._compiled.jit._checked`); transform runs the compiled variant, or the
+(:func:`sktune._compiled.jit.checked`); transform runs the compiled variant, or the
 Python function when numba could not match it.
 """
 
@@ -16,15 +16,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._compat import fit_context
 from . import jit_source
 from .jit import (
-    _CONSTRAINTS,
-    _DTYPES,
+    CONSTRAINTS,
+    DTYPES,
     JitFunction,
-    _checked,
-    _fallback_message,
-    _name,
-    _picklable,
-    _sample_rows,
-    _warn,
+    checked,
+    fallback_message,
+    function_name,
+    picklable,
+    sample_rows,
+    warn_fallback,
 )
 from .._validation import validated
 
@@ -91,7 +91,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
            [1., 1.]])
     """
 
-    _parameter_constraints = _CONSTRAINTS
+    _parameter_constraints = CONSTRAINTS
 
     def __init__(self, func: Callable = None, kind: str = "rowwise", parallel: bool = True):
         self.func = func
@@ -100,7 +100,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state["func"] = _picklable(state.get("func"))
+        state["func"] = picklable(state.get("func"))
         return state
 
     def __sklearn_tags__(self):
@@ -126,18 +126,18 @@ class JitTransformer(TransformerMixin, BaseEstimator):
         self : object
             Fitted transformer.
         """
-        X = validate_data(self, X, dtype=_DTYPES, ensure_all_finite=False)
+        X = validate_data(self, X, dtype=DTYPES, ensure_all_finite=False)
         jit = JitFunction(self.func, self.kind, self.parallel)
-        sample = np.ascontiguousarray(X[_sample_rows(X.shape[0])])
-        expected, reason, info = _checked(jit, sample, {})
+        sample = np.ascontiguousarray(X[sample_rows(X.shape[0])])
+        expected, reason, info = checked(jit, sample, {})
         shape = np.shape(expected)
         if len(shape) != 2 or shape[0] != sample.shape[0]:
             raise ValueError(
-                f"{_name(self.func)} with kind={self.kind!r} must give 2-D output "
+                f"{function_name(self.func)} with kind={self.kind!r} must give 2-D output "
                 f"with one row per sample; it gave shape {shape} for "
                 f"{sample.shape[0]} rows.")
         if reason is not None:
-            _warn(_fallback_message(self.func, reason))
+            warn_fallback(fallback_message(self.func, reason))
         self.n_features_out_ = shape[1]
         self.engine_ = "numba" if reason is None else "python"
         self.compile_info_ = info
@@ -160,14 +160,14 @@ class JitTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = np.ascontiguousarray(
-            validate_data(self, X, reset=False, dtype=_DTYPES, ensure_all_finite=False))
+            validate_data(self, X, reset=False, dtype=DTYPES, ensure_all_finite=False))
         if self._jit_function is None:
             out = jit_source.run_python(self.func, self.kind, X, {})
         else:
             out = self._jit_function(X)
         if np.ndim(out) != 2 or np.shape(out)[1] != self.n_features_out_:
             raise ValueError(
-                f"{_name(self.func)} gave output of shape {np.shape(out)} in transform; "
+                f"{function_name(self.func)} gave output of shape {np.shape(out)} in transform; "
                 f"fit found {self.n_features_out_} columns.")
         return out
 
@@ -195,7 +195,7 @@ class JitTransformer(TransformerMixin, BaseEstimator):
                           dtype=object)
 
 
-@validated({**_CONSTRAINTS, "func": [types.FunctionType, None]})
+@validated({**CONSTRAINTS, "func": [types.FunctionType, None]})
 def jit_transformer(func: Callable = None, *, kind: str = "rowwise",
                     parallel: bool = True):
     """Make a :class:`JitTransformer` from a Python function; also a decorator.

@@ -119,6 +119,7 @@ def format_result(result):
     search = result.search
     if search:
         how = ", ".join(filter(None, [
+            # Results saved before strategies had names give the class name.
             {"RacingSearch": "racing", "ExhaustiveSearch": "exhaustive"}.get(
                 search.get("strategy"), search.get("strategy")),
             {"process": "trials in a worker process",
