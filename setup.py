@@ -11,13 +11,12 @@ import sys
 import tempfile
 import textwrap
 
+import numpy as np
 import setuptools  # noqa: F401  (must come before Cython)
+from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools._distutils.ccompiler import new_compiler
 from setuptools._distutils.sysconfig import customize_compiler
-
-import numpy as np
-from Cython.Build import cythonize
 
 OPENMP_FLAG = "-fopenmp"
 

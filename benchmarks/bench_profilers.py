@@ -49,9 +49,9 @@ except ImportError:  # a source checkout, not installed: use the tree's copy
     import sktune
 from sktune import Config
 from sktune._stats import ratio_interval, spread
-from sktune.profilers import DEFAULT_PROFILERS, get_profiler, start_order
 from sktune._trials import close_all
 from sktune._trials.local import Runner
+from sktune.profilers import DEFAULT_PROFILERS, get_profiler, start_order
 from sktune.workload import Workload
 
 #: Interleaved rounds: the issue's 3% target needs the median's noise well

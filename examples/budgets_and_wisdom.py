@@ -30,8 +30,9 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 OUTPUT = Path("examples_output").resolve()
 os.environ["SKTUNE_CACHE_DIR"] = str(OUTPUT / "cache")  # before profiling
 
-import sktune  # noqa: E402
 from _small import BUDGET, scaled  # noqa: E402
+
+import sktune  # noqa: E402
 
 
 def fragile(X):

@@ -19,12 +19,12 @@ seconds).
 """
 
 import numpy as np
+from _small import scaled
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import sktune
-from _small import scaled
 
 
 def clip_outliers(X):

@@ -23,12 +23,12 @@ Run: ``python examples/distributed_engines.py`` (about 2 minutes on 2 cores;
 ``SKTUNE_EXAMPLES_SMALL=1`` runs it in about 30 s).
 """
 
+from _small import BUDGET, scaled
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 
 import sktune
-from _small import BUDGET, scaled
 
 
 def main():

@@ -14,7 +14,8 @@ core. Next to it are the ones that avoid it: one fit at a time on all cores
 or on one, two worker threads with one BLAS thread each, and two loky worker
 processes, which joblib caps at one BLAS thread each by itself (the final
 refit on all the data runs in the main process, under its BLAS setting, which
-is why ``blas_threads`` still matters there). The 'busy' column of the table shows the cores each one kept busy, and the script
+is why ``blas_threads`` still matters there). The 'busy' column of the table shows the cores
+each one kept busy, and the script
 prints how the oversubscribed combination fared.
 
 What the user does next: run the search under the recommended configuration
@@ -25,12 +26,12 @@ Run: ``python examples/grid_search_blas.py`` (about a minute on 2 cores;
 a few seconds).
 """
 
+from _small import BUDGET, scaled
 from sklearn.datasets import make_regression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
 import sktune
-from _small import BUDGET, scaled
 
 X, y = make_regression(n_samples=scaled(3000, 600), n_features=scaled(600, 150),
                        noise=1.0, random_state=0)

@@ -21,11 +21,11 @@ cores; ``SKTUNE_EXAMPLES_SMALL=1`` shrinks the data and the model to a smoke
 test of a few seconds).
 """
 
+from _small import BUDGET, scaled
 from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import sktune
-from _small import BUDGET, scaled
 
 X, y = make_classification(n_samples=scaled(20_000, 2000), n_features=20,
                            n_informative=10, random_state=0)

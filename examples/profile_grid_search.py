@@ -14,6 +14,7 @@ Run: ``python examples/profile_grid_search.py`` (about 10 s on 2 cores;
 seconds).
 """
 
+from _small import scaled
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -21,7 +22,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sktune
-from _small import scaled
 
 X, y = make_classification(n_samples=scaled(3000, 600), n_features=20, random_state=0)
 search = GridSearchCV(

@@ -19,11 +19,11 @@ Run: ``python examples/random_forest_n_jobs.py`` (about 40 s on 2 cores;
 a few seconds).
 """
 
+from _small import BUDGET, scaled
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 import sktune
-from _small import BUDGET, scaled
 
 X, y = make_classification(n_samples=scaled(4000, 1500), n_features=20, random_state=0)
 forest = RandomForestClassifier(n_estimators=scaled(100, 40), random_state=0)

@@ -24,12 +24,12 @@ smoke test of several seconds).
 
 from pathlib import Path
 
+from _small import BUDGET, scaled
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 import sktune
-from _small import BUDGET, scaled
 
 OUTPUT = Path("examples_output")
 OUTPUT.mkdir(exist_ok=True)

@@ -7,7 +7,8 @@ would speed up the nightly retraining. Most of the time goes to tokenising
 strings in Python, on one core whatever the settings, and
 ``SGDClassifier(n_jobs=...)`` splits the work by class (one-vs-all): with two
 classes there is one binary problem, nothing to split. sktune measures what
-can matter, finds nothing faster beyond noise, and says so: the recommendation is the pipeline as written,
+can matter, finds nothing faster beyond noise, and says so: the recommendation is the pipeline
+as written,
 with the reason and the evidence. Its step table shows where the time goes
 instead (the vectoriser), which is where the next effort belongs.
 
@@ -22,12 +23,12 @@ seconds).
 """
 
 import numpy as np
+from _small import BUDGET, scaled
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
 
 import sktune
-from _small import BUDGET, scaled
 
 TOPICS = {
     "billing": "invoice charge refund payment card price plan subscription receipt tax",

@@ -18,6 +18,7 @@ seconds).
 import math
 
 import numpy as np
+from _small import scaled
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -25,7 +26,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import sktune
-from _small import scaled
 
 
 def squash(X):

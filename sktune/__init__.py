@@ -7,17 +7,9 @@
 ...     result.best.configure(pipeline).fit(X, y)
 """
 
-from ._version import __version__
-
 # Profiling: measure (profile), or answer without timing (estimate), and the result.
 from ._profile import estimate, profile, recommend  # noqa: F401  (recommend: deprecated)
-from .results import ProfileResult, load
-
-# Configurations and the space of candidates.
-from .space import Config, ConfigSpace
-
-# The machine the answer is valid for.
-from .machine import Machine
+from ._version import __version__
 
 # Errors and warnings.
 from .exceptions import (
@@ -32,6 +24,13 @@ from .exceptions import (
     WorkerStartError,
     WorkloadError,
 )
+
+# The machine the answer is valid for.
+from .machine import Machine
+from .results import ProfileResult, load
+
+# Configurations and the space of candidates.
+from .space import Config, ConfigSpace
 
 __all__ = [
     # profiling

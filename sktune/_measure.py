@@ -16,13 +16,13 @@ import warnings
 
 import numpy as np
 
+from ._engines import backend_engine, engines_of
+from ._trials import close_all
+from ._units import seconds as format_seconds
 from .exceptions import ProfilerError, SktuneWarning, WorkloadError
 from .machine import Machine
 from .recommendation import candidate_stats
 from .results import ProfileResult
-from ._trials import close_all
-from ._engines import backend_engine, engines_of
-from ._units import seconds as format_seconds
 from .search import SearchState
 from .workload import compare_outputs
 

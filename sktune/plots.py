@@ -209,7 +209,10 @@ def _draw_threads(result, ax):
     import numpy as np
 
     rows, n_jobs, backend = _thread_rows(result)
-    key = (lambda v: -1 if _missing(v) else v)
+
+    def key(value):
+        return -1 if _missing(value) else value
+
     blas = sorted({(-1 if _missing(r["blas_threads"]) else r["blas_threads"]) for r in rows})
     omp = sorted({(-1 if _missing(r["openmp_threads"]) else r["openmp_threads"])
                   for r in rows})

@@ -25,8 +25,8 @@ from scipy import sparse
 from sklearn import get_config, preprocessing
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
-from ._compiled import kernels
 from ._compat import StrOptions, fit_context, handle_zeros_in_scale, is_constant_feature
+from ._compiled import kernels
 
 __all__ = ["StandardScaler", "MinMaxScaler", "Normalizer", "PolynomialFeatures"]
 

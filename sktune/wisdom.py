@@ -25,8 +25,8 @@ from ._files import cache_root, file_lock, staged_file, write_atomic
 from ._json import dumps
 from ._version import __version__
 from ._wisdom_key import workload_key
-from .search import BUDGET_RANKS, budget_rank
 from .exceptions import InvalidParameterError, SktuneWarning
+from .search import BUDGET_RANKS, budget_rank
 
 __all__ = ["BUDGET_RANKS", "ImportReport", "NoWisdom", "WisdomEntry", "WisdomStore",
            "budget_rank", "workload_key"]  # BUDGET_RANKS and budget_rank live in sktune.search

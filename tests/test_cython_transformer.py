@@ -1,4 +1,5 @@
-"""Tests of sktune._compiled.cython_build and cython_transformer: user Cython kernels compiled at run time.
+"""Tests of sktune._compiled.cython_build and cython_transformer: user Cython
+kernels compiled at run time.
 
 Every compile is real (Cython and the C compiler, several seconds each), so
 the sources are module constants and each is built once per session: the

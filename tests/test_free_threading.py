@@ -20,8 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sktune
-from sktune._introspect import inspect_layers
 from sktune._estimate import estimate, work_facts
+from sktune._introspect import inspect_layers
 from sktune.machine import Machine
 from sktune.reporters import HTMLReporter, MarkdownReporter
 from sktune.space import ConfigSpace

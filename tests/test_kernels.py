@@ -14,8 +14,8 @@ from threadpoolctl import threadpool_limits
 from sktune._compiled import kernels as _kernels
 from sktune._compiled.kernels import (
     _effective_n_threads,
-        engine_info,
     column_affine,
+    engine_info,
 )
 from sktune.exceptions import (
     EngineNotAvailableError,

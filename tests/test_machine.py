@@ -368,7 +368,8 @@ def test_compiled_info_falls_back_to_empty(monkeypatch):
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(sys.modules, "sktune._compiled.kernels", types.SimpleNamespace(engine_info=broken))
+    monkeypatch.setitem(sys.modules, "sktune._compiled.kernels",
+                        types.SimpleNamespace(engine_info=broken))
     assert system.compiled_info() == {}
 
 

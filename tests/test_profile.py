@@ -14,8 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sktune
-from sktune import Config, ConfigSpace, InvalidParameterError, WorkloadError
-from sktune import _measure
+from sktune import Config, ConfigSpace, InvalidParameterError, WorkloadError, _measure
 from sktune import _profile as profile_module
 from sktune._trials import state as _state
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler

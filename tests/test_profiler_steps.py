@@ -16,11 +16,11 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from sktune import Config
+from sktune._estimators import iter_estimators
+from sktune._trials.local import Runner
 from sktune.profilers import TracemallocProfiler, get_profiler
 from sktune.profilers import steps as steps_module
-from sktune._estimators import iter_estimators
 from sktune.profilers.steps import StepsProfiler
-from sktune._trials.local import Runner
 from sktune.workload import Workload
 
 from _helpers import FakeClock

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 import sktune
-from sktune import ConfigSpace, _measure, _profile
+from sktune import ConfigSpace, _measure
 from sktune._progress import NoProgress, ProgressBar, progress_bar
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 

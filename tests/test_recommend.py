@@ -1,13 +1,11 @@
 import itertools
 import math
-import random
 
 import numpy as np
 import pytest
 
 from sktune import Config
 from sktune.recommendation import CandidateStats, candidate_stats, choose
-from sktune.exceptions import InvalidParameterError
 
 BASE = Config()
 THREADS = Config(n_jobs=2, backend="threading")

@@ -7,8 +7,16 @@ import sktune
 from sktune import Config
 from sktune.exceptions import InvalidParameterError
 from sktune.plots import available_kinds
-from sktune.reporters import (REPORTERS, HTMLReporter, JSONReporter, MarkdownReporter,
-                              Reporter, get_reporter, register_reporter, write_report)
+from sktune.reporters import (
+    REPORTERS,
+    HTMLReporter,
+    JSONReporter,
+    MarkdownReporter,
+    Reporter,
+    get_reporter,
+    register_reporter,
+    write_report,
+)
 
 from _helpers import synthetic_result
 

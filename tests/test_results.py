@@ -4,8 +4,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 import sktune
-from sktune import Config, ConfigSpace, ProfileResult, SktuneWarning
-from sktune import _measure, _profile
+from sktune import ConfigSpace, SktuneWarning, _measure
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
 from _helpers import CostlyEstimator, FakeClock

@@ -2,14 +2,13 @@ import os
 import time
 
 import joblib
-import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
 from sktune import Config
 from sktune._trials import local as runner_mod
-from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 from sktune._trials.local import Runner
+from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 from sktune.workload import Workload
 
 from _helpers import CostlyEstimator, FakeClock

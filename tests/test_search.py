@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from sktune.exceptions import InvalidParameterError, SearchStateError
-from sktune.search import (CUTOFF_MIN_S, ExhaustiveSearch, RacingSearch, SearchState,
-                           SearchStrategy, make_strategy, resolve_budget)
+from sktune.search import (
+    CUTOFF_MIN_S,
+    ExhaustiveSearch,
+    RacingSearch,
+    SearchState,
+    SearchStrategy,
+    make_strategy,
+    resolve_budget,
+)
 
 
 def _noisy(median, n=9, noise=0.01, seed=0):

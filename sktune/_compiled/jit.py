@@ -3,11 +3,12 @@
 One mechanism serves three entry points: :class:`JitFunction` (a picklable
 callable that compiles lazily, one variant per dtype), :func:`try_compile`
 (compile on a sample and compare with the Python function, for the advisor)
-and, in :mod:`sktune._jit_transformer`, ``JitTransformer`` /
-``jit_transformer`` (a scikit-learn transformer over it). Compiled code is an optimisation, never the only
-implementation: when numba is missing, cannot compile the function or gives a
-different answer than Python on the sample, one :class:`SktuneWarning` says
-why and the Python function runs instead. Numba is imported lazily.
+and, in :mod:`sktune._compiled.jit_transformer`, ``JitTransformer`` /
+``jit_transformer`` (a scikit-learn transformer over it). Compiled code is
+an optimisation, never the only implementation: when numba is missing,
+cannot compile the function or gives a different answer than Python on the
+sample, one :class:`SktuneWarning` says why and the Python function runs
+instead. Numba is imported lazily.
 
 Compiled code lives in numba's disk cache next to a generated module per
 function (:mod:`sktune._compiled.jit_source`), so a loky worker loads it instead of

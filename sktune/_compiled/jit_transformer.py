@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import fit_context
+from .._validation import validated
 from . import jit_source
 from .jit import (
     CONSTRAINTS,
@@ -26,7 +27,6 @@ from .jit import (
     sample_rows,
     warn_fallback,
 )
-from .._validation import validated
 
 __all__ = ["JitTransformer", "jit_transformer"]
 

@@ -28,8 +28,12 @@ from .._compat import (
     stop_resource_tracker,
 )
 from .._optional import OptionalPackage
-from ..exceptions import EngineError, EngineNotAvailableError, InvalidConfigError
-from ..exceptions import InvalidParameterError
+from ..exceptions import (
+    EngineError,
+    EngineNotAvailableError,
+    InvalidConfigError,
+    InvalidParameterError,
+)
 from .base import Engine
 
 #: Seconds allowed for a user's dask scheduler to answer before any timing.

@@ -71,6 +71,7 @@ def _cmd_report(args):
 
 def _cmd_compare(args):
     import sktune
+
     from ..comparison import compare
 
     comparison = compare(sktune.load(args.a), sktune.load(args.b),
@@ -81,6 +82,7 @@ def _cmd_compare(args):
 
 def _cmd_info(args):
     import sktune
+
     from .. import machine
 
     print(f"sktune {sktune.__version__}")

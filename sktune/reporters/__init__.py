@@ -6,9 +6,8 @@ adds one, :func:`get_reporter` finds one by name or by a file's extension and
 :func:`write_report` writes a report (``ProfileResult.report`` calls it).
 """
 
-import pathlib
-
 import os
+import pathlib
 
 from .._validation import REGISTRY_NAME, invalid_choice, subclass_of, validated
 from ..exceptions import InvalidParameterError

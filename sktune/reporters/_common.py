@@ -1,13 +1,14 @@
 """Formatted cells shared by the HTML and Markdown reporters.
 
 The numbers are formatted by :mod:`sktune._units`, as in ``print(result)``
-(:mod:`sktune.reporters.text`), so every report agrees with the terminal. Values are plain, unescaped
-strings: each reporter escapes them for its own format.
+(:mod:`sktune.reporters.text`), so every report agrees with the terminal.
+Values are plain, unescaped strings: each reporter escapes them for its
+own format.
 """
 
 from .._breakdown import ROOT
-from ..machine import gil_state, python_line
 from .._units import is_missing, memory, seconds
+from ..machine import gil_state, python_line
 
 #: Columns of the candidates table: (header, key, numeric).
 CANDIDATE_COLUMNS = (

@@ -15,8 +15,8 @@ import io
 import math
 
 from ..machine import format_machine
-from ._common import changes_something, origin_line
 from . import _common
+from ._common import changes_something, origin_line
 from .base import Reporter
 
 #: Resolution of the inlined plots: sharp on a 1x screen at 7x4.2 inches,
@@ -141,8 +141,8 @@ def _scale(speedup):
              f'<div class="band" style="left:{at(speedup.low)};'
              f'width:calc({at(speedup.high)} - {at(speedup.low)})"></div>',
              f'<div class="point" style="left:{at(speedup.value)}"></div>']
-    parts += [f'<span class="tick" style="left:{at(t)}">{t}x{" (as written)" if t == 1 else ""}</span>'
-              for t in ticks]
+    parts += [f'<span class="tick" style="left:{at(t)}">'
+              f'{t}x{" (as written)" if t == 1 else ""}</span>' for t in ticks]
     return (f'<div class="scale" role="img" aria-label="speedup {speedup.value:.2f}x, '
             f'interval {speedup.low:.2f} to {speedup.high:.2f}">{"".join(parts)}</div>')
 

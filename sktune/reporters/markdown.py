@@ -5,8 +5,8 @@ report, without the plots, in GitHub-flavoured Markdown tables.
 """
 
 from ..machine import format_machine
-from ._common import changes_something, origin_line
 from . import _common
+from ._common import changes_something, origin_line
 from .base import Reporter
 
 
