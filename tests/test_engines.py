@@ -472,7 +472,10 @@ def test_cli_engines_and_scheduler(capsys, tmp_path):
         err.count("\n") == 1
     assert main(["profile", f"{target}:make", "--engines", "dask,spark"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("sktune: error: Invalid engine: 'spark'") and err.count("\n") == 1
+    assert err.startswith("sktune: error: The 'engines' parameter of profile must be a str "
+                          "among ['all', 'dask', 'intelex', 'ray'], a list of str among "
+                          "['dask', 'intelex', 'ray'] or None. Got ['dask', 'spark'] "
+                          "instead.") and err.count("\n") == 1
     assert main(["profile", f"{target}:make", "--scheduler",
                  f"tcp://127.0.0.1:{_free_port()}"]) == 1
     err = capsys.readouterr().err
