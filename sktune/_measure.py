@@ -1,4 +1,4 @@
-"""The measuring part of :func:`sktune.profile`: probe, race, pack.
+"""The measuring part of :func:`sktune.profile`: probe, plan, race, pack.
 
 Given a validated, seeded workload and its candidates, this module starts a
 runner (a worker process by default, or this process), runs the as-written
@@ -7,23 +7,34 @@ later run), lets the search strategy schedule shuffled, interleaved rounds,
 and returns the fields of a :class:`~sktune.ProfileResult`. A Ctrl-C ends
 the search early: what was measured is kept and returned, marked as
 interrupted, and the worker and everything it started are stopped.
+
+A workload with units of work (:mod:`sktune._proxies`) is probed on its
+smallest proxy first. When timing every candidate at full size would not
+fit the budget, each round times every candidate on two or three proxy
+sizes instead, and the line through one round's times
+(:mod:`sktune._costmodel`) gives that round's predicted full-size time:
+the strategy, the statistics and the reports see those predictions as
+they see timings, and the result says they were extrapolated. The budget
+in seconds is then hard: no trial starts once it is spent.
 """
 
 import contextlib
 import logging
+import math
 import time
 import warnings
 
 import numpy as np
 
+from . import _costmodel
 from ._engines import backend_engine, engines_of
 from ._trials import close_all
 from ._units import seconds as format_seconds
-from .exceptions import ProfilerError, SktuneWarning, WorkloadError
+from .exceptions import InvalidParameterError, ProfilerError, SktuneWarning, WorkloadError
 from .machine import Machine
 from .recommendation import candidate_stats
 from .results import ProfileResult
-from .search import SearchState
+from .search import BUDGETS, MIN_REPEATS, SearchState
 from .workload import compare_outputs
 
 logger = logging.getLogger("sktune")
@@ -40,6 +51,15 @@ TIMEOUT_MIN_S = 30.0
 
 #: Other processes using more than this share of the CPUs make timings noisy.
 BUSY_SHARE = 0.25
+
+#: A named budget profiling on proxies spends at most this many times the
+#: estimated as-written time (what the benchmarks hold it to: a profile
+#: costs at most 3 fits of a big workload), and never more than its seconds.
+PROXY_BUDGET_FITS = 2.5
+#: A workload estimated to take longer than this (seconds) as written is
+#: timed on proxies under a named budget even where full size would fit:
+#: its profile is then bounded in as-written runs, not only in seconds.
+BIG_WORKLOAD_S = 10.0
 
 
 def auto_timeout(probe_s):
@@ -76,14 +96,15 @@ def closing_profilers(profilers):
     close_all(profilers)
 
 
-def engine_notes(records, candidates):
+def engine_notes(records, candidates, extrapolation=None):
     """What each distributed engine cost: starting it (from the records of the
     trials that started it, outside every timing), and its median time per
     call next to the fastest loky candidate's: the engine's overhead."""
     notes = [f"{what} took {format_seconds(seconds)}, before the first trial that needed it, "
              "outside every timing." for record in records
              for what, seconds in record.get("engine_start") or ()]
-    medians = {s.index: s.median for s in candidate_stats(candidates, records, {})
+    medians = {s.index: s.median for s in candidate_stats(candidates, records, {},
+                                                                extrapolation)
                if s.wall}
     loky = [i for i in medians if candidates[i].backend == "loky"
             and not engines_of(candidates[i]) and candidates[i].compiled_steps is None]
@@ -101,28 +122,56 @@ def engine_notes(records, candidates):
     return notes
 
 
-def _race(runner, strategy, candidates, state, bar, rng, started, name):
-    """Rounds until the strategy stops; the as-written run failing ends it."""
+def _refresh(state, runner):
+    # A failure or a cut-off is known to the strategy at once, not one
+    # round later: the next time limit of this round must not use the
+    # earlier timings of a candidate that just failed.
+    state.failed = set(runner.failed)
+    state.cut_off = set(runner.cut_off)
+
+
+def _race(runner, strategy, candidates, state, bar, rng, started, name, *,
+          sizes=None, full=None, hard_s=None):
+    """Rounds until the strategy stops or ``hard_s`` seconds are spent.
+
+    ``sizes`` (proxy units) times every candidate of a round at each size,
+    the (candidate, size) pairs shuffled together, and gives the strategy
+    one predicted full-size time per candidate and round. The as-written
+    run failing ends the search.
+    """
     while True:
         state.elapsed = _now() - started
-        state.failed = set(runner.failed)
-        state.cut_off = set(runner.cut_off)
+        _refresh(state, runner)
         order = strategy.next_round(state)
         if order is None:
             return
-        order = list(order)
-        rng.shuffle(order)
-        for index in order:
-            bar.update(str(candidates[index]), state.rounds, _now() - started)
-            record = runner.visit(index, state.rounds,
-                                  limit=strategy.time_limit(state, index))
-            # A failure or a cut-off is known to the strategy at once, not
-            # one round later: the next time limit of this round must not
-            # use the earlier timings of a candidate that just failed.
-            state.failed = set(runner.failed)
-            state.cut_off = set(runner.cut_off)
-            if record is not None:  # runners return successful timed repeats only
+        visits = [(index, units) for index in order for units in (sizes or (None,))]
+        rng.shuffle(visits)
+        times = {}
+        for index, units in visits:
+            if hard_s is not None and _now() - started >= hard_s:
+                state.stop_reason = f"time budget of {hard_s:g} s spent"
+                return
+            bar.update(str(candidates[index]) + (f" ({units} units)" if units else ""),
+                       state.rounds, _now() - started)
+            record = runner.visit(
+                index, state.rounds, units=units,
+                # Proxies are not cut off: a limit set on full-size times
+                # would stop them wrongly; the runner's timeout still holds.
+                limit=None if units else strategy.time_limit(state, index),
+                # Outputs are compared at one size: the smallest.
+                keep_output=units is None or units == sizes[0])
+            _refresh(state, runner)
+            if record is None:  # runners return successful timed repeats only
+                continue
+            if units is None:
                 state.timings[index].append(record["wall_s"])
+            else:
+                times.setdefault(index, {})[units] = record["wall_s"]
+        for index, by_size in times.items():
+            if len(by_size) == len(sizes) and index not in runner.failed:
+                state.timings[index].append(
+                    _costmodel.predict(list(by_size), list(by_size.values()), full))
         if 0 in runner.failed:
             raise WorkloadError(
                 f"{name} as written failed during profiling: "
@@ -131,35 +180,116 @@ def _race(runner, strategy, candidates, state, bar, rng, started, name):
         logger.info("round %d done, %.1f s spent", state.rounds, _now() - started)
 
 
+def _probe(runner, units, estimator_name):
+    """The as-written configuration's first run (``units``: its smallest proxy)."""
+    record = runner.warm_up(0, units=units)
+    if record["error"]:
+        raise WorkloadError(
+            f"{estimator_name} failed on the data as written, before any "
+            f"timing: {record['error']}") from runner.exceptions.get(0)
+    return record
+
+
+def _plan(runner, site, n_candidates, budget, started, estimator_name):
+    """Probe on the two smallest proxies and decide: full size, or which proxies.
+
+    Returns ``(sizes or None, extrapolation dict or None, seconds of the
+    hard budget or None)``. A budget in seconds too small for the smallest
+    proxies raises, before any candidate is timed; a named budget then
+    times at full size, as a workload without units is.
+    """
+    small = site.minimum
+    cold = _probe(runner, small, estimator_name)["wall_s"]
+    warm = _probe(runner, small, estimator_name)["wall_s"]
+    double = _probe(runner, 2 * small, estimator_name)["wall_s"]
+    fixed, per_unit = _costmodel.fit_line([small, 2 * small], [warm, double])
+    if per_unit <= 0:  # noise on tiny proxies: the proportional upper bound
+        fixed, per_unit = 0.0, double / (2 * small)
+    estimated_full = max(fixed, 0.0) + per_unit * site.full
+    probe = {"units": small, "cold_s": cold, "warm_s": warm, "double_s": double,
+             "estimated_full_s": estimated_full}
+    spent = _now() - started
+    named = budget["name"] in BUDGETS
+    big = named and estimated_full > BIG_WORKLOAD_S
+    if not big and spent + n_candidates * (1 + MIN_REPEATS) * estimated_full \
+            <= budget["seconds"]:
+        logger.info("full size fits the budget (%.1f s estimated per run)", estimated_full)
+        return None, None, None
+    # A named budget spends at most PROXY_BUDGET_FITS as-written runs, else
+    # all its seconds; a budget in seconds is what it says.
+    tries = ([min(budget["seconds"], spent + PROXY_BUDGET_FITS * estimated_full)]
+             if named else []) + [budget["seconds"]]
+    for seconds in tries:
+        sizes, needed = _costmodel.proxy_sizes(
+            probe_units=small, probe_s=double / 2, full=site.full,
+            n_candidates=n_candidates, seconds_left=seconds - spent, rounds=MIN_REPEATS)
+        if sizes is not None:
+            logger.info("profiling on proxies of %s units (%.1f s estimated at full size)",
+                        sizes, estimated_full)
+            return sizes, {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
+                           "budget_s": seconds, "confirm": None}, seconds
+    if named:
+        return None, None, None
+    enough = math.ceil(spent + needed)
+    raise InvalidParameterError(
+        f"The 'budget' parameter of profile is too small for this workload: "
+        f"{site.describe(small)} took {format_seconds(warm)}, so timing "
+        f"{n_candidates} candidates on the smallest proxies needs about "
+        f"{enough} s; got {budget['name']}. Pass budget={enough} "
+        "or more, or a smaller space.")
+
+
 def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
-            random_state, estimator_name):
+            random_state, estimator_name, site=None):
     """Probe, race and compare outputs; return what a result is built from.
+
+    ``site`` (a :class:`~sktune._proxies.UnitSite`) lets a big workload be
+    timed on proxies (the module's docstring).
 
     Returns
     -------
     measured : dict
         ``records``, ``equivalence``, ``machine``, ``search`` (budget,
         time spent, rounds, why it stopped, whether it was interrupted,
-        restarts of the worker process).
+        restarts of the worker process), ``extrapolation`` (None when
+        every timing was at full size).
     """
     started = _now()
     state = SearchState(n_candidates=len(candidates),
                         timings={i: [] for i in range(len(candidates))})
-    machine, interrupted = None, False
+    machine, interrupted, extrapolation, sizes, hard_s = None, False, None, None, None
     try:
-        probe = runner.warm_up(0)
-        if probe["error"]:
-            raise WorkloadError(
-                f"{estimator_name} failed on the data as written, before any "
-                f"timing: {probe['error']}") from runner.exceptions.get(0)
+        if site is not None:
+            sizes, extrapolation, hard_s = _plan(runner, site, len(candidates), budget,
+                                                 started, estimator_name)
+        if sizes is None:
+            probe_s = _probe(runner, None, estimator_name)["wall_s"]
+            if (n_full := len(candidates) * (1 + MIN_REPEATS) * probe_s) > budget["seconds"]:
+                why = ("has no units of work to scale down (search candidates, trees, "
+                       "iterations, rows)" if site is None else
+                       f"has too few {site.what} for proxies that fit the budget")
+                message = (f"{estimator_name} {why} and took "
+                           f"{format_seconds(probe_s)}: timing {len(candidates)} "
+                           f"candidates {MIN_REPEATS} times each at full size will take "
+                           f"about {n_full:.0f} s, beyond the budget of "
+                           f"{budget['name']}.")
+                warnings.warn(message, SktuneWarning, stacklevel=3)
+                logger.info(message)
+        else:
+            # The largest proxy's time, as the probe would be.
+            probe_s = extrapolation["probe"]["double_s"] * sizes[-1] / (2 * sizes[0])
+            for index in range(1, len(candidates)):
+                runner.warm_up(index, units=sizes[0])
         if timeout == "auto" and runner.supports_time_limit:
-            runner.timeout = auto_timeout(probe["wall_s"])
+            runner.timeout = auto_timeout(probe_s)
         # Detected after the probe, so thread pools loaded lazily are listed.
         machine = runner.machine()
         logger.info("profiling %d candidates", len(candidates))
-        bar.start(len(candidates), budget["seconds"], max_rounds=budget["max_repeats"])
+        bar.start(len(candidates), budget["seconds"] if hard_s is None else hard_s,
+                  max_rounds=budget["max_repeats"])
         _race(runner, strategy, candidates, state, bar,
-              np.random.default_rng(random_state), started, estimator_name)
+              np.random.default_rng(random_state), started, estimator_name,
+              sizes=sizes, full=site.full if site else None, hard_s=hard_s)
     except KeyboardInterrupt:
         interrupted = True
         state.stop_reason = "it was interrupted (Ctrl-C)"
@@ -170,7 +300,7 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
         machine = Machine.detect()
     reference = runner.outputs.get(0)
     return {
-        "records": runner.records, "machine": machine,
+        "records": runner.records, "machine": machine, "extrapolation": extrapolation,
         "equivalence": {i: compare_outputs(reference, out, clusters=workload.clusters)
                         for i, out in runner.outputs.items()},
         "search": {"budget": budget["name"], "elapsed_s": _now() - started,
@@ -211,3 +341,58 @@ def extra_runs(runner, fields, candidates, profilers, extra_profilers, bar):
                       SktuneWarning, stacklevel=3)
     search["extra_s"] = _now() - extra_started
 
+
+
+#: confirm="auto" confirms when one full-size run of the baseline and of the
+#: pick fits in what the budget has left; confirm=True runs this many pairs.
+CONFIRM_PAIRS = 2
+
+
+def confirm_runs(runner, fields, candidates, confirm, bar):
+    """Time the baseline and the pick at full size, interleaved: the check of a prediction.
+
+    Only for a result extrapolated from proxies. ``confirm`` is True
+    (:data:`CONFIRM_PAIRS` pairs, whatever they cost), "auto" (one pair if it
+    fits in the budget's remaining seconds) or False. The runs are recorded
+    with phase "confirm", which no statistic of the search uses; the
+    result's ``extrapolation["confirm"]`` holds their times and the
+    measured speedup beside the predicted one.
+    """
+    extrapolation = fields.get("extrapolation")
+    if extrapolation is None or confirm is False:
+        return
+    result = ProfileResult(**fields)
+    best = candidates.index(result.best)
+    stats = result.stats
+    predicted = {i: stats[i].median for i in {0, best}}
+    spent = fields["search"]["elapsed_s"]
+    cost = sum(predicted.values())
+    pairs = CONFIRM_PAIRS if confirm is True else 1
+    planned = {"index": best, "predicted_s": {str(i): t for i, t in predicted.items()},
+               "predicted_speedup": result.speedup.value, "cost_s": cost, "runs": {}}
+    extrapolation["confirm"] = planned
+    if confirm == "auto" and spent + cost > extrapolation["budget_s"]:
+        planned["skipped"] = (f"it would cost about {format_seconds(cost)}, beyond the "
+                              f"budget left; profile(..., confirm=True) runs it")
+        return
+    if runner.supports_time_limit and runner.timeout is not None:
+        runner.timeout = auto_timeout(max(predicted.values()))
+    started = _now()
+    # ABBA: neither candidate always runs first.
+    order = [0] * pairs if best == 0 else [
+        i for p in range(pairs) for i in ((0, best) if p % 2 == 0 else (best, 0))]
+    try:
+        for n, index in enumerate(order):
+            bar.update(f"confirming {candidates[index]} at full size", n, spent)
+            record = runner.confirm(index, n)
+            if record is not None and not record.get("error"):
+                planned["runs"].setdefault(str(index), []).append(record["wall_s"])
+    except KeyboardInterrupt:
+        fields["search"]["interrupted"] = True
+        warnings.warn("Confirming at full size was interrupted: the result holds the "
+                      "predictions, and is not saved as wisdom.", SktuneWarning,
+                      stacklevel=3)
+    runs = planned["runs"]
+    if runs.get("0") and runs.get(str(best)):
+        planned["measured_speedup"] = float(np.median(runs["0"]) / np.median(runs[str(best)]))
+    fields["search"]["confirm_s"] = _now() - started

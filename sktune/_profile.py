@@ -22,7 +22,8 @@ from ._breakdown import describe_steps
 from ._candidates import plan as make_plan
 from ._engines import ENGINES, DaskEngine, check_engines
 from ._progress import progress_bar
-from ._system import busy_elsewhere
+from ._proxies import find_units
+from ._system import busy_elsewhere, usable_cores
 from ._trials import make_runner
 from ._trials.state import preserved_state
 from ._validation import (
@@ -35,6 +36,7 @@ from ._validation import (
     one_of,
     validated,
 )
+from ._wisdom_key import structure_key
 from .machine import Machine, environment_snapshot
 from .profilers import DEFAULT_PROFILERS, PROFILERS, Profiler, resolve_profilers
 from .recommendation import MIN_EFFECT
@@ -77,6 +79,7 @@ PROFILE_CONSTRAINTS = {
     "strategy": [one_of(["auto", *STRATEGIES]), SearchStrategy],
     "isolation": [one_of(ISOLATION)],
     "timeout": [one_of(["auto"]), POSITIVE_SECONDS, None],
+    "confirm": [one_of(["auto"]), "boolean"],
     "engines": [one_of(["all", *ENGINES]), names_among(ENGINES), None],
     "wisdom": ["boolean"],
     "refresh": ["boolean"],
@@ -126,7 +129,8 @@ def _workload_fields(estimator, workload, plan):
 def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | None" = None,
             budget: "str | float" = "measure", strategy: "str | SearchStrategy" = "auto",
             isolation: str = "process", timeout: "str | float | None" = "auto",
-            engines: "str | list[str] | None" = None, client=None, wisdom: bool = True,
+            confirm: "str | bool" = "auto", engines: "str | list[str] | None" = None,
+            client=None, wisdom: bool = True,
             refresh: bool = False, profilers: "list[str | Profiler] | None" = None,
             accelerate: bool = False, min_effect: float = MIN_EFFECT,
             random_state: int = 0, verbose: int = 0) -> ProfileResult:
@@ -156,9 +160,21 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
         nothing: it answers from wisdom (this machine's, else another
         machine's as a hint) or from rules that know the estimator and the
         machine, and says so. "quick" and "measure" race the candidates
-        with increasing repeats and time limits (20 s and 90 s, soft);
-        "exhaustive" times every candidate 25 times. A number is a "measure"
-        search with that many seconds. ``result.search`` says what was spent.
+        with increasing repeats and time limits (20 s and 90 s);
+        "exhaustive" times every candidate 25 times at full size. A number
+        is a "measure" search with that many seconds. ``result.search``
+        says what was spent.
+
+        A big workload is probed on a small proxy first (fewer search
+        candidates on the same folds, trees, boosting iterations, k-means
+        initialisations, query rows; rows of X where it has no such
+        units). When timing every candidate at full size would not fit
+        the budget, the candidates are timed on two or three proxy sizes
+        and their full-size times predicted (``result.extrapolation``,
+        ``result.models``); the budget is then hard (no trial starts once
+        it is spent; a named budget also spends at most 2.5 times the
+        estimated as-written time). A budget too small for the smallest
+        proxies raises before any candidate is timed, naming one that works.
     strategy : {{strategies}} or SearchStrategy, default="auto"
         Which candidates run next and when to stop; "auto" takes the
         budget's (racing, or exhaustive for ``budget="exhaustive"``). Any
@@ -173,6 +189,14 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
         Wall-clock limit of each run with ``isolation="process"``. "auto"
         allows 10 times the first as-written run, and at least 30 s; None
         waits forever.
+    confirm : "auto" or bool, default="auto"
+        For a result extrapolated from proxies: time the as-written and the
+        recommended configuration at full size, interleaved, and report
+        the measured speedup beside the predicted one
+        (``result.extrapolation["confirm"]``). "auto" confirms once when it
+        fits in the budget left; True confirms twice whatever it costs;
+        False never. A pick that proves slower than as written at full size
+        is not recommended.
     engines : list of {{engines}}, one of them, or "all", default=None
         Also measure these engines against the local backends, as candidates
         like any other: "dask" runs the joblib work on local dask clusters
@@ -276,11 +300,22 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
     # Detected once: the stored result is recorded under the same fingerprint.
     here = Machine.detect(refresh_threadpools=False).stable_fingerprint
     entry = None if refresh else store.lookup(here, key, min_rank=budget_settings["rank"])
+    # The units of work a proxy scales down (several per worker), and the
+    # key of this workload at any size: an extrapolated result of another
+    # size of it answers by prediction.
+    site = find_units(workload, usable_cores())
+    structure = structure_key(estimator, X, y, task, settings, site)
+    if entry is None and structure is not None and not refresh:
+        shaped = store.lookup(here, structure[0], min_rank=budget_settings["rank"])
+        entry = shaped if shaped is not None and _predicts(shaped, site) else None
     if entry is not None:
         result = entry.result()
         result.origin = {"source": "wisdom", "created": entry.created,
                          "budget": entry.budget, "path": str(entry.path),
                          "lookup_s": time.perf_counter() - found_at}
+        if result.extrapolation is not None and \
+                result.extrapolation["site"]["full"] != site.full:
+            _predict_at(result, site, estimator, workload)
         logger.info("answered from wisdom (%s)", entry.path)
         return result
     if budget_settings["name"] == "estimate":
@@ -306,25 +341,28 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
         workload = Workload(plan.seeded, X, y, task)
         runner = make_runner(workload, candidates, profilers, isolation=isolation,
                              may_use_loky=plan.may_use_loky, timeout=timeout,
-                             client=client, client_address=client_address)
+                             client=client, client_address=client_address, units=site)
         with runner:
             measured = _measure.measure(
                 workload, candidates, runner, search, bar=bar,
                 budget=budget_settings, timeout=timeout, random_state=random_state,
-                estimator_name=type(estimator).__name__)
+                estimator_name=type(estimator).__name__, site=site)
             env_after = environment_snapshot()
             fields = dict(
                 candidates=list(candidates), records=measured["records"],
                 equivalence=measured["equivalence"], machine=measured["machine"],
                 workload=_workload_fields(estimator, workload, plan),
                 excluded=plan.excluded,
-                notes=plan.notes + _measure.engine_notes(measured["records"], candidates)
+                notes=plan.notes + _measure.engine_notes(
+                    measured["records"], candidates, measured["extrapolation"])
                 + _measure.environment_notes(
                     env_before, env_after, measured["machine"].usable_cores),
                 search=measured["search"],
                 environment={"before": env_before, "after": env_after},
                 settings={"min_effect": min_effect, "seed": random_state},
-                origin={"source": "measured"})
+                origin={"source": "measured"}, extrapolation=measured["extrapolation"])
+            if not fields["search"]["interrupted"]:
+                _measure.confirm_runs(runner, fields, candidates, confirm, bar)
             if extra_profilers and not fields["search"]["interrupted"]:
                 _measure.extra_runs(runner, fields, candidates, profilers,
                                     extra_profilers, bar)
@@ -332,7 +370,34 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
     if not result.search["interrupted"]:
         store.record(result, key, description, budget=budget_settings["name"],
                      budget_rank=budget_settings["rank"], fingerprint=here)
+        if result.extrapolation is not None and structure is not None:
+            store.record(result, *structure, budget=budget_settings["name"],
+                         budget_rank=budget_settings["rank"], fingerprint=here)
     return result
+
+
+def _predicts(entry, site):
+    """Whether a wisdom entry of this workload at another size can predict this one:
+    an extrapolated result, of the same kind of units."""
+    extrapolation = entry.result().extrapolation
+    return extrapolation is not None and extrapolation["site"]["kind"] == site.kind
+
+
+def _predict_at(result, site, estimator, workload):
+    """``result`` (from wisdom, another size) predicting ``site.full`` units instead.
+
+    The records stay as measured; the full size of the extrapolation
+    changes, so every median and speedup is the cost models' prediction at
+    this size. Nothing is timed; the confirmation of the other size is
+    dropped, and ``origin`` says which size was measured.
+    """
+    old = result.extrapolation
+    result.extrapolation = {**old, "site": {**old["site"], "full": site.full},
+                            "confirm": None, "measured_full": old["site"]["full"]}
+    result.workload = {**result.workload, "repr": repr(estimator),
+                       "data": workload.signature}
+    result.origin["predicted_for"] = site.full
+    result.origin["measured_full"] = old["site"]["full"]
 
 
 @validated({name: PROFILE_CONSTRAINTS[name]

@@ -71,6 +71,32 @@ def workload_key(estimator, X, y=None, task: str = "fit",
     return hashlib.sha256(text.encode()).hexdigest()[:_KEY_LENGTH], description
 
 
+def structure_key(estimator, X, y, task, settings, site):
+    """The key of a workload *at any size*: :func:`workload_key` without its units.
+
+    ``site`` is the workload's :class:`~sktune._proxies.UnitSite`. The count
+    of units (``n_estimators`` of the step at ``site.path``; the rows of X
+    for rows and query rows) is left out, so a forest of 800 trees and one
+    of 500 share the key, and an extrapolated result of one predicts the
+    other. None where the units are not one parameter (the candidates of a
+    search are its grid: another grid is another workload).
+    """
+    if site is None or (site.param is None and site.kind not in ("rows", "query_rows")):
+        return None
+    if site.param is not None:
+        from sklearn.base import clone
+
+        name = f"{site.path}__{site.param}" if site.path else site.param
+        estimator = clone(estimator).set_params(**{name: None})
+    key, description = workload_key(estimator, X, y, task, settings={
+        **(settings or {}), "structure": [site.kind, site.path, site.param]})
+    if site.param is None:  # the rows are the units: the size class is not the key's
+        description["data"]["n_samples_class"] = None
+        text = json.dumps(description, sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(text.encode()).hexdigest()[:_KEY_LENGTH]
+    return key, description
+
+
 def _class_path(obj_or_type):
     cls = obj_or_type if isinstance(obj_or_type, type) else type(obj_or_type)
     return f"{cls.__module__}.{cls.__qualname__}"

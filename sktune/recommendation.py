@@ -8,7 +8,7 @@ fastest, the one using fewer cores wins, then the simpler one; a candidate
 that failed or changed the output is never recommended.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class Recommendation:
     caveats: tuple = field(default=())
 
 
-def candidate_stats(candidates, records, equivalence):
+def candidate_stats(candidates, records, equivalence, extrapolation=None):
     """Summarise trial records per candidate.
 
     Parameters
@@ -117,12 +117,22 @@ def candidate_stats(candidates, records, equivalence):
         Trial records with ``config``, ``phase``, ``wall_s``, ``cpu_s``, ``error``.
     equivalence : dict of int to (bool, str)
         Output comparison with the baseline, per candidate.
+    extrapolation : dict, default=None
+        A result's ``extrapolation`` (timed on proxies): each candidate's
+        "repeats" are then its predicted full-size times, one per round
+        (:func:`sktune._costmodel.round_samples`), and its CPU time the
+        prediction times the busy cores of that round's largest proxy.
 
     Returns
     -------
     stats : list of CandidateStats
     """
     stats = []
+    if extrapolation is not None:
+        from ._costmodel import round_samples
+
+        full = extrapolation["site"]["full"]
+        n_sizes = len(extrapolation["sizes"])
     for index, config in enumerate(candidates):
         # Extra runs (costly profilers) never count: they are not timings.
         mine = [r for r in records if r["config"] == index and r["phase"] != "extra"]
@@ -133,6 +143,7 @@ def candidate_stats(candidates, records, equivalence):
         warmups = [r for r in mine if r["phase"] == "warmup" and not r.get("error")]
         cut = [r for r in mine if r["phase"] == "cutoff"]
         equivalent, how = equivalence.get(index, (True, ""))
+        status = None
         if errors:
             status, detail = "failed", errors[0]
             if timed:
@@ -147,20 +158,36 @@ def candidate_stats(candidates, records, equivalence):
                       "fastest candidate")
         elif not equivalent:
             status, detail = "differs", how
-        elif len(timed) < MIN_SAMPLES:
-            status, detail = "too few repeats", f"{len(timed)} timed repeats"
-        else:
-            status, detail = "ok", how
+        if extrapolation is not None:
+            # One predicted full-size "repeat" per complete round; the
+            # profilers' medians are the largest proxy's.
+            rounds = round_samples(timed, index, full, n_sizes)
+            timed = [{**_largest(times), "wall_s": seconds,
+                      "cpu_s": _scaled_cpu(_largest(times), seconds)}
+                     for _, seconds, times in rounds]
+        if status is None:
+            status, detail = (("too few repeats", f"{len(timed)} timed repeats")
+                              if len(timed) < MIN_SAMPLES else ("ok", how))
         stats.append(CandidateStats(
             index=index, config=config,
             wall=tuple(r["wall_s"] for r in timed),
             cpu=tuple(r.get("cpu_s") for r in timed),
             status=status, detail=detail,
-            cold_s=warmups[0]["wall_s"] if warmups else None,
+            # A warm-up of a proxy says nothing of a cold full-size call.
+            cold_s=warmups[0]["wall_s"] if warmups and extrapolation is None else None,
             busy_threads=_median_of(timed, "busy_threads"),
             peak_bytes=_median_of(timed, "mem_peak_bytes"),
             extra_bytes=_median_of(timed, "mem_extra_bytes")))
     return stats
+
+
+def _largest(times):
+    return times[max(times)]
+
+
+def _scaled_cpu(record, seconds):
+    cpu, wall = record.get("cpu_s"), record.get("wall_s")
+    return None if cpu is None or not wall else cpu / wall * seconds
 
 
 def _median_of(records, key):
@@ -292,6 +319,61 @@ def _caveats(stats, base):
             caveats.append(f"{s.config.describe()} changes the output ({s.detail}); "
                            "excluded.")
     return tuple(caveats)
+
+
+def extrapolated_recommendation(rec, stats, models, extrapolation, min_effect=MIN_EFFECT):
+    """``rec`` (chosen on predicted full-size times) with what extrapolating implies.
+
+    The explanation says the times are predicted and from which proxies;
+    caveats name every model fitted poorly, a ranking that flips between
+    the proxy sizes, and a confirmation run that disagrees with the
+    prediction. A pick that the full-size confirmation found slower than
+    the baseline is not recommended: the answer falls back to as written.
+    """
+    from ._costmodel import ranking_flips
+
+    site, sizes = extrapolation["site"], extrapolation["sizes"]
+    what = f"{site['what']} of {site['path']}" if site.get("path") else site["what"]
+    explanation = (f"{rec.explanation.replace(' interleaved repeats', ' interleaved rounds')}"
+                   f" Times are predicted for {site['full']} {what} from "
+                   f"proxies of {', '.join(map(str, sizes))} (a fixed cost plus a cost per "
+                   "unit, fitted per candidate and round).")
+    caveats = list(rec.caveats)
+    for s in stats:
+        model = models.get(s.index)
+        if model is not None and model.poor and s.status == "ok":
+            caveats.append(f"The cost model of {s.config.describe()} fits poorly (its "
+                           f"medians stray {model.residual:.0%} from the line, fixed cost "
+                           f"{model.fixed_s:.2f} s): its prediction is uncertain.")
+    eligible = {s.index for s in stats if s.status == "ok"}
+    for units, fastest, predicted in ranking_flips(models, eligible, site["full"],
+                                                   noise=min_effect):
+        caveats.append(f"At {units} {site['what']}, {stats[fastest].config.describe()} was "
+                       f"faster than {stats[predicted].config.describe()}, the predicted "
+                       "fastest at full size: the ranking flips with size, the answer is "
+                       "uncertain; confirm=True times both at full size.")
+    confirm = extrapolation.get("confirm") or {}
+    measured = confirm.get("measured_speedup")
+    best_index = next(s.index for s in stats if s.config == rec.best)
+    if confirm.get("skipped"):
+        caveats.append(f"Not confirmed at full size: {confirm['skipped']}.")
+    elif measured is not None and confirm.get("index") == best_index:
+        # With a tolerance for rounding: an exact prediction is inside.
+        inside = rec.speedup.low * (1 - 1e-9) <= measured <= rec.speedup.high * (1 + 1e-9)
+        explanation += (f" Confirmed at full size: {measured:.2f}x measured against "
+                        f"{rec.speedup.value:.2f}x predicted"
+                        + ("." if inside else ", outside the predicted interval."))
+        if not inside:
+            caveats.append(f"The full-size confirmation measured {measured:.2f}x, outside the "
+                           f"predicted [{rec.speedup.low:.2f}, {rec.speedup.high:.2f}].")
+        if best_index != 0 and measured < 1:
+            return replace(
+                rec, best=stats[0].config, speedup=RatioInterval(1.0, 1.0, 1.0),
+                verdict="no gain", alternatives=(), caveats=tuple(caveats),
+                explanation=(f"{rec.best.describe()} was predicted {rec.speedup.value:.2f}x "
+                             f"faster, but at full size it measured {measured:.2f}x the "
+                             "baseline's speed: keep it as written."))
+    return replace(rec, explanation=explanation, caveats=tuple(caveats))
 
 
 def estimated_recommendation(candidates, estimate):

@@ -17,7 +17,12 @@ from ._json import dumps
 from ._validation import validated
 from .exceptions import InvalidParameterError, SktuneWarning
 from .machine import Machine
-from .recommendation import candidate_stats, choose, estimated_recommendation
+from .recommendation import (
+    candidate_stats,
+    choose,
+    estimated_recommendation,
+    extrapolated_recommendation,
+)
 from .space import Config
 
 #: Bumped when the JSON layout changes incompatibly.
@@ -60,6 +65,17 @@ class ProfileResult:
         For ``budget="estimate"`` without wisdom: ``index`` (the candidate
         chosen without timing), ``reasons`` and ``confidence``; None for a
         measured result. :attr:`recommendation` then says "estimated".
+    extrapolation : dict or None
+        For a big workload timed on proxies (fewer search candidates,
+        trees, iterations, initialisations or rows; :mod:`sktune._proxies`):
+        ``site`` (what the units are and how many there are as written),
+        ``sizes`` (the proxies' units), ``probe`` (the first, smallest
+        proxy's times and the full-size time estimated from it),
+        ``budget_s`` and ``confirm`` (the full-size runs that checked the
+        prediction: ``runs``, ``predicted_speedup``, ``measured_speedup``;
+        or why they were skipped). Every median and speedup of the result
+        is then a *predicted* full-size one; :attr:`models` holds the cost
+        model of each candidate. None when everything ran at full size.
     """
 
     candidates: list
@@ -74,12 +90,30 @@ class ProfileResult:
     settings: dict = field(default_factory=dict)
     origin: dict = field(default_factory=lambda: {"source": "measured"})
     estimate: dict = None
+    extrapolation: dict = None
 
     # -- derived ------------------------------------------------------------
     @cached_property
     def stats(self):
         """Per-candidate summaries (:class:`~sktune.recommendation.CandidateStats`)."""
-        return candidate_stats(self.candidates, self.records, self.equivalence)
+        return candidate_stats(self.candidates, self.records, self.equivalence,
+                               self.extrapolation)
+
+    @cached_property
+    def models(self):
+        """Cost models of an extrapolated result: ``{index: Model}``, else ``{}``.
+
+        Each :class:`~sktune._costmodel.Model` is the line ``fixed_s +
+        per_unit_s * units`` through a candidate's median time at each
+        proxy size, with its ``residual`` (how far the medians stray from
+        the line) and ``poor`` (a fit not to be trusted far out).
+        """
+        if self.extrapolation is None:
+            return {}
+        from ._costmodel import fit_model
+
+        return {i: model for i in range(len(self.candidates))
+                if (model := fit_model(self.records, i)) is not None}
 
     @cached_property
     def recommendation(self):
@@ -87,10 +121,14 @@ class ProfileResult:
         if self.estimate is not None:
             return estimated_recommendation(self.candidates, self.estimate)
         layers = self.workload.get("layers", {})
-        return choose(self.stats, usable_cores=self.machine.usable_cores,
-                      min_effect=self.settings.get("min_effect", 0.05),
-                      blas=layers.get("blas", True), openmp=layers.get("openmp", True),
-                      seed=self.settings.get("seed", 0))
+        min_effect = self.settings.get("min_effect", 0.05)
+        rec = choose(self.stats, usable_cores=self.machine.usable_cores,
+                     min_effect=min_effect, blas=layers.get("blas", True),
+                     openmp=layers.get("openmp", True), seed=self.settings.get("seed", 0))
+        if self.extrapolation is not None:
+            rec = extrapolated_recommendation(rec, self.stats, self.models,
+                                              self.extrapolation, min_effect)
+        return rec
 
     @property
     def best(self):
@@ -299,6 +337,7 @@ class ProfileResult:
             "settings": self.settings,
             "origin": self.origin,
             "estimate": self.estimate,
+            "extrapolation": self.extrapolation,
             "recommendation": {
                 "best": self.best.to_dict(),
                 "speedup": self.speedup.to_dict(),
@@ -325,7 +364,9 @@ class ProfileResult:
             environment=data["environment"], settings=data["settings"],
             # Results saved before wisdom existed were all measured.
             origin=data.get("origin") or {"source": "measured"},
-            estimate=data.get("estimate"))
+            estimate=data.get("estimate"),
+            # Results saved before proxies existed ran at full size.
+            extrapolation=data.get("extrapolation"))
 
     def save(self, path):
         """Write this result as JSON to ``path``; :func:`sktune.load` reads it."""

@@ -77,12 +77,17 @@ class Workload:
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
     task : {"fit", "predict", "predict_proba", "transform", "score", \
 "fit_predict", "fit_transform"}, default="fit"
+    query_rows : int, default=None
+        For a task on a fitted estimator: ask about the first ``query_rows``
+        rows only (fitted on all of X). A proxy workload's
+        (:mod:`sktune._proxies`); None asks about every row.
     """
 
     estimator: object
     X: object
     y: object = None
     task: str = "fit"
+    query_rows: int = None
 
     def __post_init__(self):
         self.validate()
@@ -153,6 +158,10 @@ class Workload:
     def call(self, prepared):
         """The timed call. Returns ``(fitted_estimator, output_or_None)``."""
         X, y, task = self.X, self.y, self.task
+        if self.query_rows is not None:
+            X = X.iloc[:self.query_rows] if hasattr(X, "iloc") else X[:self.query_rows]
+            y = None if y is None else (y.iloc[:self.query_rows] if hasattr(y, "iloc")
+                                        else y[:self.query_rows])
         if task == "fit":
             return prepared.fit(X, y), None
         if task == "score":

@@ -13,6 +13,7 @@ SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 
 #: A line each example prints once it has done its job (beyond print(result)).
 EXPECTED = {
+    "big_workload.py": "(predicted ",
     "budgets_and_wisdom.py": "Again: answered from wisdom",
     "compiled_transformers.py": "row_summary compiled by",
     "grid_search_blas.py": "Oversubscribed on",

@@ -21,7 +21,7 @@ __all__ = ["RunnerBase", "close_all", "make_runner", "timed_record"]
 
 
 def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, timeout,
-                client=None, client_address=None):
+                client=None, client_address=None, units=None):
     """The runner of a profiling run: a worker process, or this process.
 
     ``client`` is the user's dask Client, used as it is in this process;
@@ -33,9 +33,10 @@ def make_runner(workload, candidates, profilers, *, isolation, may_use_loky, tim
 
         return Runner(
             workload, candidates, profilers, uses_pool=pool_user(may_use_loky),
-            engines=EngineSession(data=(workload.X, workload.y), client=client))
+            engines=EngineSession(data=(workload.X, workload.y), client=client),
+            units=units)
     from .isolated import IsolatedRunner
 
     return IsolatedRunner(workload, candidates, profilers, may_use_loky=may_use_loky,
                           timeout=None if timeout == "auto" else timeout,
-                          client_address=client_address)
+                          client_address=client_address, units=units)

@@ -74,17 +74,28 @@ class RunnerBase(ABC):
         self.timeout = None
 
     @abstractmethod
-    def warm_up(self, index):
-        """Run an untimed warm-up of candidate ``index``; return its record."""
+    def warm_up(self, index, units=None):
+        """Run an untimed warm-up of candidate ``index``; return its record.
+
+        ``units`` runs the proxy of that many units (:mod:`sktune._proxies`)
+        instead of the workload as written; every record says which.
+        """
 
     @abstractmethod
-    def visit(self, index, round_, limit=None):
+    def visit(self, index, round_, limit=None, units=None, keep_output=True):
         """Warm up if needed, then one timed repeat of candidate ``index``.
 
-        ``limit`` is the cut-off time, used where :attr:`supports_time_limit`.
-        Returns the record through :func:`timed_record`: a successful timed
-        repeat, or None.
+        ``limit`` is the cut-off time, used where :attr:`supports_time_limit`;
+        ``units`` as for :meth:`warm_up`; ``keep_output`` lets the output of
+        the first such repeat be compared with the baseline's (outputs are
+        compared at one size). Returns the record through
+        :func:`timed_record`: a successful timed repeat, or None.
         """
+
+    @abstractmethod
+    def confirm(self, index, round_):
+        """One timed run of ``index`` at full size, phase "confirm": a check of
+        a predicted time, used by no statistic of the search."""
 
     @abstractmethod
     def extra(self, index, profilers):

@@ -234,6 +234,8 @@ class IsolatedRunner(RunnerBase):
     client_address : str, default=None
         The user's dask scheduler, which the worker connects a client of
         its own to for ``Config(backend="dask")`` without a cluster shape.
+    units : UnitSite, default=None
+        Where the workload's units are: calls with ``units=k`` run its proxy.
     """
 
     isolation = "process"
@@ -241,7 +243,7 @@ class IsolatedRunner(RunnerBase):
     supports_restart = True
 
     def __init__(self, workload, candidates, profilers, *, may_use_loky, timeout=None,
-                 client_address=None):
+                 client_address=None, units=None):
         import cloudpickle
         import joblib
 
@@ -258,7 +260,7 @@ class IsolatedRunner(RunnerBase):
                 data_path=data_path, estimator=workload.estimator, task=workload.task,
                 candidates=self.candidates, profilers=list(profilers),
                 may_use_loky=may_use_loky, client_address=client_address,
-                usable_cores=usable_cores(), state=_parent_state()))
+                usable_cores=usable_cores(), state=_parent_state(), units=units))
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
@@ -308,7 +310,7 @@ class IsolatedRunner(RunnerBase):
         self.close()
 
     # -- calls --------------------------------------------------------------
-    def _call(self, method, *args, index=None, round_=None, limit=None):
+    def _call(self, method, *args, index=None, round_=None, limit=None, units=None):
         """Run ``method`` in the worker; record a death or an overrun against ``index``."""
         worker = self._ensure_worker()
         worker.send(method, *args)
@@ -320,7 +322,7 @@ class IsolatedRunner(RunnerBase):
                             *deadlines.values()])
             message = worker.receive(deadline)
             if message is None:
-                return self._lost(worker, index, phase, round_, started, deadlines)
+                return self._lost(worker, index, phase, round_, started, deadlines, units)
             if isinstance(message, Started):
                 index, phase = message.index, message.phase
                 started, deadlines = time.monotonic(), {}
@@ -337,7 +339,7 @@ class IsolatedRunner(RunnerBase):
                 raise message.error
             return message.value
 
-    def _lost(self, worker, index, phase, round_, started, deadlines):
+    def _lost(self, worker, index, phase, round_, started, deadlines, units=None):
         """The worker died or overran: record it, replace the worker."""
         self._busy = False
         now = time.monotonic()
@@ -355,7 +357,8 @@ class IsolatedRunner(RunnerBase):
             return None
         record = {"config": index, "phase": "cutoff" if cut else (phase or "warmup"),
                   "round": round_, "wall_s": now - started if cut else None,
-                  "cpu_s": None, "error": error, "cold": False, "warnings": []}
+                  "cpu_s": None, "error": error, "cold": False, "warnings": [],
+                  "units": units}
         if cut:
             record["limit_s"] = deadlines["cut"] - started
         self.records.append(record)
@@ -368,11 +371,11 @@ class IsolatedRunner(RunnerBase):
             logger.info("candidate %s failed: %s", config, error)
         return record
 
-    def warm_up(self, index):
+    def warm_up(self, index, units=None):
         """Run an untimed warm-up of candidate ``index``; return its record."""
-        return self._call("warm_up", index, index=index)
+        return self._call("warm_up", index, units, index=index, units=units)
 
-    def visit(self, index, round_, limit=None):
+    def visit(self, index, round_, limit=None, units=None, keep_output=True):
         """Warm up if needed, then one timed repeat of ``index``, in the worker.
 
         Parameters
@@ -391,7 +394,14 @@ class IsolatedRunner(RunnerBase):
         # A run lost in the timed phase (the worker died, or overran the
         # time limit) comes back as a failed "timed" record: never a timing.
         return timed_record(
-            self._call("visit", index, round_, index=index, round_=round_, limit=limit))
+            self._call("visit", index, round_, None, units, keep_output, index=index,
+                       round_=round_, limit=limit, units=units))
+
+    def confirm(self, index, round_):
+        """One timed run of ``index`` at full size in the worker (phase "confirm")."""
+        if index in self.failed or index in self.cut_off:
+            return None
+        return self._call("confirm", index, round_, index=index, round_=round_)
 
     def extra(self, index, profilers):
         """One untimed run of ``index`` under costly ``profilers``, in the worker."""

@@ -105,6 +105,9 @@ class Runner(RunnerBase):
     engines : EngineSession, default=None
         Runs the dask and ray configurations; closed by :meth:`close`. None
         starts one that scatters the workload's X and y to dask workers.
+    units : UnitSite, default=None
+        Where the workload's units are (:mod:`sktune._proxies`): trials with
+        ``units=k`` run the proxy of ``k`` units instead of the workload.
 
     Notes
     -----
@@ -115,33 +118,45 @@ class Runner(RunnerBase):
 
     isolation = "none"
 
-    def __init__(self, workload, candidates, profilers, uses_pool=None, engines=None):
+    def __init__(self, workload, candidates, profilers, uses_pool=None, engines=None,
+                 units=None):
         super().__init__(candidates)
         self.workload = workload
         self.engines = engines or EngineSession(data=(workload.X, workload.y))
         self.profilers = list(profilers)
         self.uses_pool = uses_pool or (lambda config: True)
+        self.site = units
+        self._scaled = {}  # units -> proxy Workload
         self._pool_after = {}
 
+    def _workload(self, units):
+        if units is None:
+            return self.workload
+        if units not in self._scaled:
+            self._scaled[units] = self.site.scale(self.workload, units)
+        return self._scaled[units]
+
     # -- one call ---------------------------------------------------------
-    def _trial(self, index, phase, round_=None, profilers=None):
+    def _trial(self, index, phase, round_=None, profilers=None, units=None,
+               keep_output=True):
         config = self.candidates[index]
         profilers = self.profilers if profilers is None else profilers
         record = {"config": index, "phase": phase, "round": round_,
                   "wall_s": None, "cpu_s": None, "error": None, "cold": False,
-                  "warnings": []}
+                  "warnings": [], "units": units}
+        workload = self._workload(units)
         caught = []
         try:
             # configure() and apply() can fail too (a backend joblib refuses):
             # that fails this candidate, not the whole run.
-            estimator = config.configure(self.workload.estimator)
+            estimator = config.configure(workload.estimator)
             for profiler in profilers:
                 estimator = _guarded(profiler, "instrument", estimator)
             n_started = len(self.engines.started)
             with apply_config(config, self.engines), \
                     warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                prepared = self.workload.prepare(estimator)
+                prepared = workload.prepare(estimator)
                 gc.collect()
                 pool_before = loky_executor_state()
                 started = []
@@ -149,7 +164,7 @@ class Runner(RunnerBase):
                     for profiler in profilers:
                         _guarded(profiler, "start")
                         started.append(profiler)
-                    fitted, result = self.workload.call(prepared)
+                    fitted, result = workload.call(prepared)
                 finally:
                     # In reverse: the wall clock, started last, stops first.
                     for fields in _each(reversed(started), _stop):
@@ -161,8 +176,8 @@ class Runner(RunnerBase):
                     # notes say what each engine cost to start.
                     record["engine_start"] = self.engines.started[n_started:]
                 self._pool_after[index] = pool_after
-                if phase == "timed" and index not in self.outputs:
-                    self.outputs[index] = self.workload.output(fitted, result)
+                if phase == "timed" and keep_output and index not in self.outputs:
+                    self.outputs[index] = workload.output(fitted, result)
         except ProfilerError:
             raise  # a broken plug-in says nothing about this configuration
         except Exception as exc:  # a failing candidate must not end the run
@@ -186,11 +201,11 @@ class Runner(RunnerBase):
         config = self.candidates[index]
         return self.uses_pool(config) and loky_executor_state() != self._pool_after[index]
 
-    def warm_up(self, index):
+    def warm_up(self, index, units=None):
         """Run an untimed warm-up of candidate ``index``; return its record."""
-        return self._trial(index, "warmup")
+        return self._trial(index, "warmup", units=units)
 
-    def visit(self, index, round_, limit=None):
+    def visit(self, index, round_, limit=None, units=None, keep_output=True):
         """Warm up if needed, then run one timed repeat of candidate ``index``.
 
         ``limit`` (a cut-off time) is ignored: a run in this process cannot
@@ -199,14 +214,24 @@ class Runner(RunnerBase):
         if index in self.failed:
             return None
         if self.needs_warmup(index):
-            if self.warm_up(index)["error"]:
+            if self.warm_up(index, units)["error"]:
                 return None
         for _ in range(_MAX_COLD_RETRIES + 1):
-            record = self._trial(index, "timed", round_)
+            record = self._trial(index, "timed", round_, units=units,
+                                 keep_output=keep_output)
             if record["error"] or not record["cold"]:
                 break
             record["phase"] = "warmup"  # the pool restarted inside the timing
         return timed_record(record)
+
+    def confirm(self, index, round_):
+        """One timed run of ``index`` at full size, to check a prediction.
+
+        Its record has phase "confirm": no statistic of the search uses it.
+        """
+        if index in self.failed:
+            return None
+        return self._trial(index, "confirm", round_, keep_output=False)
 
     def extra(self, index, profilers):
         """One untimed run of candidate ``index`` under costly ``profilers``.

@@ -73,6 +73,7 @@ class Setup:
     client_address: str
     usable_cores: int
     state: dict
+    units: object = None
 
 
 @dataclass

@@ -55,9 +55,10 @@ def _make_runner(setup, conn):
     from .local import Runner, pool_user
 
     class NotifyingRunner(Runner):
-        def _trial(self, index, phase, round_=None, profilers=None):
+        def _trial(self, index, phase, round_=None, profilers=None, units=None,
+                   keep_output=True):
             conn.send(Started(index, phase))
-            return super()._trial(index, phase, round_, profilers)
+            return super()._trial(index, phase, round_, profilers, units, keep_output)
 
     # Copy-on-write: shared pages, and a step that writes into X in place
     # works as it does in the user's process.
@@ -69,7 +70,8 @@ def _make_runner(setup, conn):
                             ray_cpus=setup.usable_cores, stop_tracker=False)
     return NotifyingRunner(
         Workload(setup.estimator, X, y, setup.task), setup.candidates,
-        setup.profilers, uses_pool=pool_user(setup.may_use_loky), engines=engines)
+        setup.profilers, uses_pool=pool_user(setup.may_use_loky), engines=engines,
+        units=setup.units)
 
 
 def _serve(conn):

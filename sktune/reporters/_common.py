@@ -147,8 +147,24 @@ def data_line(data):
 
 
 def origin_line(result):
-    """Where the answer comes from, when it was not measured by this call; else None."""
+    """Where the answer comes from, when it was not measured at full size by this call;
+    else None."""
     origin = result.origin or {}
+    extrapolation = result.extrapolation
+    if extrapolation is not None and origin.get("source") != "wisdom":
+        site = extrapolation["site"]
+        return (f"Extrapolated: every candidate was timed on proxies of "
+                f"{', '.join(map(str, extrapolation['sizes']))} {site['what']} instead of "
+                f"{site['full']}; times and speedups are predicted full-size ones "
+                "(see Extrapolation).")
+    if origin.get("source") == "wisdom" and origin.get("predicted_for") is not None:
+        site = extrapolation["site"]
+        return (f"From wisdom, predicted: the cost models of a profile of "
+                f"{origin['measured_full']} {site['what']} (measured on this machine on "
+                f"{origin.get('created', '?')[:19]}, proxies of "
+                f"{', '.join(map(str, extrapolation['sizes']))}) give the times at "
+                f"{site['full']}; nothing timed now; profile(..., refresh=True) measures "
+                "this size.")
     if origin.get("source") == "wisdom":
         return (f"From wisdom: measured on this machine on {origin.get('created', '?')[:19]} "
                 f"with budget {origin.get('budget')!r}, nothing timed now; "
@@ -158,6 +174,44 @@ def origin_line(result):
                else "rules about the estimator and the machine")
         return f"Estimated from {how}: nothing was timed."
     return None
+
+
+def extrapolation_lines(result):
+    """What an extrapolated result was measured on and how well the model fits;
+    ``[]`` for a result timed at full size."""
+    extrapolation = result.extrapolation
+    if extrapolation is None:
+        return []
+    site, probe = extrapolation["site"], extrapolation["probe"]
+    where = f" of {site['path']}" if site.get("path") else ""
+    lines = [f"Units: {site['full']} {site['what']}{where} as written; proxies of "
+             f"{', '.join(map(str, extrapolation['sizes']))}"
+             + (", fitted on the first rows of X: the cost per row may differ at full size"
+                if site["kind"] == "rows" else "") + ".",
+             f"Probe: {probe['units']} {site['what']} took {seconds(probe['cold_s'])} cold, "
+             f"{seconds(probe['warm_s'])} warm"
+             + (f", {2 * probe['units']} took {seconds(probe['double_s'])}"
+                if probe.get("double_s") is not None else "")
+             + f"; the as-written run was estimated from them at "
+             f"{seconds(probe['estimated_full_s'])}, which decided the proxies."]
+    for index, model in sorted(result.models.items()):
+        predicted = model.predict(site["full"])
+        lines.append(f"{result.candidates[index].describe()}: {seconds(model.fixed_s)} + "
+                     f"{seconds(model.per_unit_s)} per unit, {seconds(predicted)} at "
+                     f"{site['full']} (medians off the line by {model.residual:.0%}"
+                     + (", a poor fit" if model.poor else "") + ").")
+    confirm = extrapolation.get("confirm") or {}
+    if confirm.get("skipped"):
+        lines.append(f"Not confirmed at full size: {confirm['skipped']}.")
+    elif confirm.get("runs"):
+        runs = ", ".join(f"{result.candidates[int(i)].describe()} "
+                         + " ".join(seconds(t) for t in times)
+                         for i, times in confirm["runs"].items())
+        measured = confirm.get("measured_speedup")
+        lines.append(f"Confirmed at full size ({runs})"
+                     + (f": {measured:.2f}x measured, {confirm['predicted_speedup']:.2f}x "
+                        "predicted." if measured is not None else "."))
+    return lines
 
 
 def changes_something(rec):

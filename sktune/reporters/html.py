@@ -254,6 +254,13 @@ class HTMLReporter(Reporter):
             if slow:
                 out.append(f"<p>{_e(slow)}</p>")
             out.append("</section>")
+        if result.extrapolation is not None:
+            out.append('<section id="extrapolation"><h2>Extrapolation</h2>'
+                       '<p class="muted">The medians and speedups above are predicted '
+                       "full-size times.</p><ul>"
+                       + "".join(f"<li>{_e(line)}</li>"
+                                 for line in _common.extrapolation_lines(result))
+                       + "</ul></section>")
         if result.notes or result.excluded:
             out.append('<section id="notes"><h2>Notes and caveats</h2><ul>')
             out += [f"<li>{_e(note)}</li>" for note in result.notes]

@@ -82,6 +82,10 @@ class MarkdownReporter(Reporter):
             lines += ["", "## Not run", ""]
             lines += [f"- {_cell(config)}: {_cell(reason)}"
                       for config, reason in result.excluded]
+        if result.extrapolation is not None:
+            lines += ["", "## Extrapolation", "",
+                      "The medians and speedups above are predicted full-size times.", ""]
+            lines += [f"- {_cell(line)}" for line in _common.extrapolation_lines(result)]
         if result.notes:
             lines += ["", "## Notes", ""] + [f"- {_cell(note)}" for note in result.notes]
         lines += ["", "## Machine", "", *_fence(format_machine(result.machine)), ""]

@@ -8,7 +8,7 @@ same cells as the HTML and Markdown reports (:mod:`sktune.reporters._common`).
 
 from .._units import is_missing, memory, seconds
 from ..machine import gil_state
-from ._common import changes_something, data_line, origin_line
+from ._common import changes_something, data_line, extrapolation_lines, origin_line
 from .base import Reporter
 
 #: Rows of the step table shown by print(result); result.steps has them all.
@@ -112,6 +112,9 @@ def format_result(result):
     if result.excluded:
         lines += ["", "Not run:"]
         lines += [f"  - {config}: {reason}" for config, reason in result.excluded]
+    if result.extrapolation is not None:
+        lines += ["", "Extrapolation (medians above are predicted full-size times):"]
+        lines += [f"  - {line}" for line in extrapolation_lines(result)]
     if result.notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in result.notes]
     if rec.caveats:
