@@ -210,7 +210,8 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name):
              "estimated_full_s": estimated_full}
     spent = _now() - started
     named = budget["name"] in BUDGETS
-    big = named and estimated_full > BIG_WORKLOAD_S
+    # "exhaustive" (no time limit) is the full-size reference: never proxies.
+    big = named and math.isfinite(budget["seconds"]) and estimated_full > BIG_WORKLOAD_S
     if not big and spent + n_candidates * (1 + MIN_REPEATS) * estimated_full \
             <= budget["seconds"]:
         logger.info("full size fits the budget (%.1f s estimated per run)", estimated_full)
