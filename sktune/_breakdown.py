@@ -86,7 +86,13 @@ def steps_frame(result):
     import pandas as pd
 
     per_key, alloc = {}, {}
+    # Extrapolated: the largest proxy's steps, whose shares are the closest
+    # to full size's (medians of several sizes would mix their seconds).
+    largest = max(result.extrapolation["sizes"]) if result.extrapolation else None
     for record in result.records:
+        if largest is not None and record["phase"] == "timed" \
+                and record.get("units") != largest:
+            continue
         steps = record.get("steps")
         if not steps or record.get("error"):
             continue

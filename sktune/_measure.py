@@ -229,9 +229,20 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name):
                         sizes, estimated_full)
             return sizes, {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
                            "budget_s": seconds, "confirm": None}, seconds
-    if named:
-        return None, None, None
     enough = math.ceil(spent + needed)
+    if named:
+        # A named budget is a level of effort, not a contract: where the
+        # smallest proxies cost less than full size would, they are timed
+        # in the least time that can work, and the result says so.
+        if enough < spent + n_candidates * (1 + MIN_REPEATS) * estimated_full:
+            sizes, _ = _costmodel.proxy_sizes(
+                probe_units=small, probe_s=double / 2, full=site.full,
+                n_candidates=n_candidates, seconds_left=enough - spent, rounds=MIN_REPEATS)
+        if sizes is None:
+            return None, None, None
+        return sizes, {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
+                       "budget_s": float(enough), "confirm": None,
+                       "budget_raised": [budget["seconds"], float(enough)]}, float(enough)
     raise InvalidParameterError(
         f"The 'budget' parameter of profile is too small for this workload: "
         f"{site.describe(small)} took {format_seconds(warm)}, so timing "

@@ -29,7 +29,11 @@ from ._estimators import iter_estimators, join
 #: A proxy keeps at least this many units per worker at the largest n_jobs
 #: tried, so that load balance and worker start-up show as they do at full
 #: size (PITFALLS.md 2.4, 8.4: a proxy that is too small measures start-up).
-UNITS_PER_WORKER = 4
+#: For a search a unit is a fit (candidate x fold). 3, not more: a grid of
+#: 40 logistic regressions on 3 folds then has proxies of 2 and 4
+#: candidates, which five candidates x three rounds can afford in 2.5
+#: as-written runs; with 4 per worker the smallest plan cost 3.75.
+UNITS_PER_WORKER = 3
 #: Rows a row-subsampled proxy keeps at least, and the fewest rows X must
 #: have for rows to be a unit at all (smaller data is timed at full size).
 MIN_ROWS = 2_000

@@ -28,7 +28,9 @@ from .exceptions import InvalidParameterError, SearchStateError
 MIN_REPEATS = MIN_SAMPLES
 
 #: Named budgets, in the spirit of FFTW's planner levels. ``seconds`` is a
-#: soft limit checked between rounds; MIN_REPEATS rounds always run.
+#: soft limit checked between rounds, where MIN_REPEATS rounds always run;
+#: a big workload timed on proxies makes it hard (sktune._measure: no
+#: trial starts once it is spent).
 #: "exhaustive" is the reference: every candidate, 25 repeats, no early stop.
 #: "measure" stops at 7 repeats, so even a search that never settles costs
 #: about 7/25 of it plus the fixed cost of starting the worker and warming

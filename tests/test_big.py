@@ -261,3 +261,17 @@ def test_wisdom_of_one_size_predicts_another_without_timing(clock, data):
                            confirm=False, profilers=[CPUTimeProfiler(cpu_clock=clock),
                                                      WallClockProfiler(clock=clock)])
     assert again.origin["source"] == "measured"
+
+
+def test_a_named_budget_too_small_for_proxies_is_raised_to_the_least_that_works(clock, data):
+    # "quick" (20 s) cannot time two candidates on the smallest proxies of
+    # this workload; full size would cost 8 runs of 101 s. The proxies are
+    # timed in the least time that works, and the report says so.
+    X, y = data
+    started = clock()
+    result = _profile(_estimator(clock), X, y, clock, budget="quick", confirm=False)
+    spent = clock() - started
+    named, raised = result.extrapolation["budget_raised"]
+    assert named == 20.0 and 20.0 < raised < 8 * 101
+    assert spent <= raised + 1.0 + 0.1 * max(result.extrapolation["sizes"])
+    assert "more than the budget's 20 s" in str(result)

@@ -23,6 +23,7 @@ from sklearn.datasets import make_classification
 import sktune
 from sktune import Config, ConfigSpace
 from sktune._trials import isolated as isolation
+from sktune._trials import worker as worker_module
 from sktune.exceptions import WorkerStartError
 from sktune.profilers import Profiler
 from sktune.search import RacingSearch
@@ -314,6 +315,38 @@ def test_ctrl_c_returns_the_partial_result_and_stops_the_worker(tmp_path):
     assert "children: 0" in out and "wisdom: 0" in out
     assert int(out.split("baseline runs:")[1]) >= 1
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in worker)
+
+
+def test_a_worker_ends_with_its_parent_killed_mid_trial(tmp_path):
+    # Check that a parent killed with SIGKILL (no finally block runs) during
+    # a hung trial leaves neither its worker nor the worker's threads pool
+    # nor its data folder behind: the worker watches its parent.
+    script = tmp_path / "killed.py"
+    script.write_text(_CTRL_C_SCRIPT.format(tests=str(Path(__file__).parent)))
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SKTUNE_CACHE_DIR": str(tmp_path / "c"),
+                                 "TMPDIR": str(own_tmp)})
+    tree = []
+    try:
+        for line in proc.stderr:
+            if "profiling 2 candidates" in line:
+                break
+        time.sleep(1.0)  # the hung trial has started
+        tree[:] = psutil.Process(proc.pid).children(recursive=True)
+        assert tree and sorted(own_tmp.iterdir()), "a worker and its data folder"
+        proc.kill()
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(tree, timeout=10 * worker_module.PARENT_POLL_S)
+        assert not alive
+        assert sorted(own_tmp.iterdir()) == []
+    finally:
+        proc.kill()
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
 
 
 def test_kill_tree_kills_grandchildren():

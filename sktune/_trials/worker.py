@@ -15,9 +15,12 @@ types of :mod:`sktune._trials.protocol`.
 import contextlib
 import os
 import pickle
+import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 
 from .protocol import AUTHKEY_ENV, Done, Ready, Started, connect
 
@@ -74,7 +77,7 @@ def _make_runner(setup, conn):
         units=setup.units)
 
 
-def _serve(conn):
+def _serve(conn, parent_pid):
     import cloudpickle
 
     from .local import close_all
@@ -87,6 +90,8 @@ def _serve(conn):
     # go to the parent's data folder, which the parent deletes even after
     # killing this process.
     tempfile.tempdir = os.path.dirname(setup.data_path)
+    threading.Thread(target=_watch_parent, args=(parent_pid, tempfile.tempdir),
+                     name="sktune-watch-parent", daemon=True).start()
     _enter_parent_state(setup.state)
     runner = _make_runner(setup, conn)
     conn.send(Ready(os.getpid()))
@@ -125,11 +130,35 @@ def _serve(conn):
             exceptions={i: _portable(e) for i, e in runner.exceptions.items()})))
 
 
+#: How often the worker checks that the process that started it is alive.
+PARENT_POLL_S = 1.0
+
+
+def _watch_parent(parent_pid, data_dir):
+    """End this process and everything it started once the parent is gone.
+
+    A parent killed without its ``finally`` blocks (SIGKILL, SIGTERM, the
+    OOM killer) cannot stop its worker; a worker in the middle of a trial
+    would otherwise run it to the end and stay, holding cores and memory,
+    and the parent's data folder would stay too. Polling the parent's pid
+    is portable; on POSIX the worker leads its own session, so its group
+    holds every process it started (loky workers, clusters).
+    """
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent_pid:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            if hasattr(os, "killpg") and os.getpgrp() == os.getpid():
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            os._exit(1)
+
+
 def main(address):
     # Ctrl-C is the parent's to handle: it keeps what was measured and
     # stops this process (a new session already keeps the terminal's
     # SIGINT away; this covers a parent that signals the group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent_pid = os.getppid()
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
@@ -140,7 +169,7 @@ def main(address):
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = connect(address, authkey)
     try:
-        _serve(conn)
+        _serve(conn, parent_pid)
     except (EOFError, ConnectionError, BrokenPipeError):
         pass  # the parent is gone: nothing left to serve
     finally:

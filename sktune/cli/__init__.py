@@ -185,6 +185,10 @@ def _add_budget(parser, default):
     group.add_argument("--timeout", default="auto", metavar="SECONDS",
                        help="time limit of each run: auto (10x the first run, at least "
                             "30 s), seconds, or none")
+    group.add_argument("--confirm", default="auto", choices=("auto", "yes", "no"),
+                       help="for a big workload timed on proxies: time the as-written "
+                            "and the recommended configuration at full size (auto: when "
+                            "the budget has room left; default auto)")
     group.add_argument("--no-wisdom", dest="wisdom", action="store_false",
                        help="neither answer from nor save to the wisdom cache")
     group.add_argument("--refresh", action="store_true",
@@ -209,7 +213,8 @@ def _measurement(args):
         engines = [name.strip() for name in engines.split(",") if name.strip()]
     return {"budget": _budget(args.budget), "isolation": args.isolation,
             "timeout": timeout, "wisdom": args.wisdom, "refresh": args.refresh,
-            "engines": engines}
+            "engines": engines,
+            "confirm": {"auto": "auto", "yes": True, "no": False}[args.confirm]}
 
 
 @contextlib.contextmanager

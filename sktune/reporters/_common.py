@@ -194,6 +194,11 @@ def extrapolation_lines(result):
                 if probe.get("double_s") is not None else "")
              + f"; the as-written run was estimated from them at "
              f"{seconds(probe['estimated_full_s'])}, which decided the proxies."]
+    if extrapolation.get("budget_raised"):
+        named, raised = extrapolation["budget_raised"]
+        lines.append(f"Budget: the smallest proxies needed {raised:.0f} s, more than the "
+                     f"budget's {named:g} s but far less than timing at full size; pass "
+                     "a budget in seconds to hold sktune to it.")
     for index, model in sorted(result.models.items()):
         predicted = model.predict(site["full"])
         lines.append(f"{result.candidates[index].describe()}: {seconds(model.fixed_s)} + "
