@@ -160,19 +160,23 @@ def ranking_flips(models, eligible, full, noise=0.05):
     return flips
 
 
-def proxy_sizes(*, probe_units, probe_s, full, n_candidates, seconds_left, rounds):
+def proxy_sizes(*, probe_units, fixed_s, per_unit_s, full, n_candidates, seconds_left,
+                rounds):
     """The proxy sizes that let ``rounds`` rounds of every candidate fit in a budget.
 
     Each candidate is warmed up once at the smallest size, then each round
     times it at every size. Three sizes where they fit (a line through
-    three has residuals that say whether it fits), else two. The cost of a
-    size is taken as proportional to its units (``probe_s / probe_units``
-    each): an upper bound where part of the cost is fixed.
+    three has residuals that say whether it fits), else two. A size of
+    ``u`` units is taken to cost ``fixed_s + per_unit_s * u`` (the probes'
+    line, the as-written configuration's: the candidates are there to be
+    faster).
 
     Parameters
     ----------
     probe_units : int
-        The smallest proxy, already timed (warm) once: ``probe_s`` seconds.
+        The smallest proxy, already timed.
+    fixed_s, per_unit_s : float
+        The probes' line; ``fixed_s`` at least 0, ``per_unit_s`` above 0.
     full : int
         Units as written; no proxy has more than half of them.
     n_candidates, rounds : int
@@ -186,23 +190,26 @@ def proxy_sizes(*, probe_units, probe_s, full, n_candidates, seconds_left, round
         smallest plan does not fit.
     needed_s : float
         What the smallest plan (two sizes, the larger twice the smaller)
-        would cost: the budget that would be enough.
+        would cost, over :data:`MIN_PLAN_SHARE`: the budget that is enough.
     """
-    per_unit = probe_s / probe_units
-    small = probe_units
-    per_candidate = PLAN_SHARE * seconds_left / max(n_candidates, 1) - per_unit * small
-    # 5% over the exact bound, so that a budget of ``needed_s`` is enough.
-    needed = 1.05 * n_candidates * per_unit * small * (1 + rounds * 3) / PLAN_SHARE
+    small, fixed, per_unit = probe_units, max(fixed_s, 0.0), per_unit_s
+
+    def cost(*sizes):
+        return sum(fixed + per_unit * u for u in sizes)
+
+    needed = n_candidates * (cost(small) + rounds * cost(small, 2 * small)) / MIN_PLAN_SHARE
     if per_unit <= 0:
         return (small, max(2 * small, full // 2)), needed
-    # sum of the sizes a round may cost: 1.5 (small + large) with a middle size
-    three = int(per_candidate / (1.5 * rounds * per_unit) - small)
-    if min(three, full // 2) >= 3 * small:
-        large = min(three, full // 2)
-        return (small, (small + large) // 2, large), needed
-    two = min(int(per_candidate / (rounds * per_unit) - small), full // 2)
+    per_round = (PLAN_SHARE * seconds_left / max(n_candidates, 1) - cost(small)) / rounds
+    # small + middle + large, the middle halfway: 3 fixed + 1.5 (small + large) units
+    three = min(int((per_round - 3 * fixed) / (1.5 * per_unit) - small), full // 2)
+    if three >= 3 * small:
+        return (small, (small + three) // 2, three), needed
+    two = min(int((per_round - 2 * fixed) / per_unit - small), full // 2)
     if two >= 2 * small:
         return (small, two), needed
+    if seconds_left >= needed:  # the smallest plan, in a budget sized for it
+        return (small, 2 * small), needed
     return None, needed
 
 
@@ -210,3 +217,6 @@ def proxy_sizes(*, probe_units, probe_s, full, n_candidates, seconds_left, round
 #: planned to use: the rest absorbs the noise of the cost estimate, warm-ups
 #: that restart a pool, and a round that runs to its end past the budget.
 PLAN_SHARE = 0.7
+#: The smallest plan's share of the budget that :func:`proxy_sizes` says is
+#: enough: less slack than PLAN_SHARE, since it is the least that can work.
+MIN_PLAN_SHARE = 0.85

@@ -55,7 +55,11 @@ BUSY_SHARE = 0.25
 #: A named budget profiling on proxies spends at most this many times the
 #: estimated as-written time (what the benchmarks hold it to: a profile
 #: costs at most 3 fits of a big workload), and never more than its seconds.
-PROXY_BUDGET_FITS = 2.5
+PROXY_BUDGET_FITS = 2.8
+#: Of a budget timing proxies, this many estimated as-written runs are kept
+#: for confirm="auto" (one full-size run of the baseline and one of a pick
+#: at least 1.67x faster), where the proxies still fit in the rest.
+CONFIRM_RESERVE_FITS = 1.6
 #: A workload estimated to take longer than this (seconds) as written is
 #: timed on proxies under a named budget even where full size would fit:
 #: its profile is then bounded in as-written runs, not only in seconds.
@@ -131,7 +135,7 @@ def _refresh(state, runner):
 
 
 def _race(runner, strategy, candidates, state, bar, rng, started, name, *,
-          sizes=None, full=None, hard_s=None):
+          sizes=None, full=None, hard_s=None, kept_for_confirm=False):
     """Rounds until the strategy stops or ``hard_s`` seconds are spent.
 
     ``sizes`` (proxy units) times every candidate of a round at each size,
@@ -150,7 +154,10 @@ def _race(runner, strategy, candidates, state, bar, rng, started, name, *,
         times = {}
         for index, units in visits:
             if hard_s is not None and _now() - started >= hard_s:
-                state.stop_reason = f"time budget of {hard_s:g} s spent"
+                state.stop_reason = (
+                    f"time budget of {hard_s:g} s spent" if not kept_for_confirm else
+                    f"the proxies' {hard_s:.1f} s were spent, the rest kept for the "
+                    "check at full size")
                 return
             bar.update(str(candidates[index]) + (f" ({units} units)" if units else ""),
                        state.rounds, _now() - started)
@@ -190,24 +197,40 @@ def _probe(runner, units, estimator_name):
     return record
 
 
-def _plan(runner, site, n_candidates, budget, started, estimator_name):
+def _extrapolation(site, sizes, probe, seconds, race_s, **extra):
+    """The ``extrapolation`` of a result timed on ``sizes`` (see ProfileResult)."""
+    return {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
+            "budget_s": seconds, "race_s": race_s, "confirm": None, **extra}
+
+
+def _plan(runner, site, n_candidates, budget, started, estimator_name, confirm="auto"):
     """Probe on the two smallest proxies and decide: full size, or which proxies.
 
     Returns ``(sizes or None, extrapolation dict or None, seconds of the
-    hard budget or None)``. A budget in seconds too small for the smallest
-    proxies raises, before any candidate is timed; a named budget then
-    times at full size, as a workload without units is.
+    hard budget of the race or None)``. The race on proxies ends
+    :data:`CONFIRM_RESERVE_FITS` estimated as-written runs before the
+    budget where the proxies fit in the rest (unless ``confirm`` is
+    False), so that the check at full size fits too. A budget in seconds
+    too small for the smallest proxies raises, before any candidate is
+    timed; a named budget is then raised to the least that times them,
+    where that is cheaper than full size, else times at full size, as a
+    workload without units is.
     """
     small = site.minimum
-    cold = _probe(runner, small, estimator_name)["wall_s"]
+    cold = _probe(runner, small, estimator_name)["wall_s"]  # starts the worker
+    warm_started = _now()
     warm = _probe(runner, small, estimator_name)["wall_s"]
     double = _probe(runner, 2 * small, estimator_name)["wall_s"]
+    # What a trial costs beyond its timed call (the worker's messages, the
+    # profilers, gc): part of every planned trial's cost, not of the model.
+    overhead = max(0.0, (_now() - warm_started - warm - double) / 2)
     fixed, per_unit = _costmodel.fit_line([small, 2 * small], [warm, double])
     if per_unit <= 0:  # noise on tiny proxies: the proportional upper bound
         fixed, per_unit = 0.0, double / (2 * small)
     estimated_full = max(fixed, 0.0) + per_unit * site.full
     probe = {"units": small, "cold_s": cold, "warm_s": warm, "double_s": double,
-             "estimated_full_s": estimated_full}
+             "overhead_s": overhead, "estimated_full_s": estimated_full}
+    trial_fixed = max(fixed, 0.0) + overhead
     spent = _now() - started
     named = budget["name"] in BUDGETS
     # "exhaustive" (no time limit) is the full-size reference: never proxies.
@@ -220,15 +243,17 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name):
     # all its seconds; a budget in seconds is what it says.
     tries = ([min(budget["seconds"], spent + PROXY_BUDGET_FITS * estimated_full)]
              if named else []) + [budget["seconds"]]
+    reserve = 0.0 if confirm is False else CONFIRM_RESERVE_FITS * estimated_full
     for seconds in tries:
-        sizes, needed = _costmodel.proxy_sizes(
-            probe_units=small, probe_s=double / 2, full=site.full,
-            n_candidates=n_candidates, seconds_left=seconds - spent, rounds=MIN_REPEATS)
-        if sizes is not None:
-            logger.info("profiling on proxies of %s units (%.1f s estimated at full size)",
-                        sizes, estimated_full)
-            return sizes, {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
-                           "budget_s": seconds, "confirm": None}, seconds
+        for race in dict.fromkeys([seconds - reserve, seconds]):
+            sizes, needed = _costmodel.proxy_sizes(
+                probe_units=small, fixed_s=trial_fixed, per_unit_s=per_unit,
+                full=site.full, n_candidates=n_candidates, seconds_left=race - spent,
+                rounds=MIN_REPEATS)
+            if sizes is not None:
+                logger.info("profiling on proxies of %s units for %.1f s (%.1f s "
+                            "estimated at full size)", sizes, race, estimated_full)
+                return sizes, _extrapolation(site, sizes, probe, seconds, race), race
     enough = math.ceil(spent + needed)
     if named:
         # A named budget is a level of effort, not a contract: where the
@@ -236,13 +261,14 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name):
         # in the least time that can work, and the result says so.
         if enough < spent + n_candidates * (1 + MIN_REPEATS) * estimated_full:
             sizes, _ = _costmodel.proxy_sizes(
-                probe_units=small, probe_s=double / 2, full=site.full,
-                n_candidates=n_candidates, seconds_left=enough - spent, rounds=MIN_REPEATS)
+                probe_units=small, fixed_s=trial_fixed, per_unit_s=per_unit,
+                full=site.full, n_candidates=n_candidates, seconds_left=enough - spent,
+                rounds=MIN_REPEATS)
         if sizes is None:
             return None, None, None
-        return sizes, {"site": site.to_dict(), "sizes": list(sizes), "probe": probe,
-                       "budget_s": float(enough), "confirm": None,
-                       "budget_raised": [budget["seconds"], float(enough)]}, float(enough)
+        return sizes, _extrapolation(site, sizes, probe, float(enough), float(enough),
+                                     budget_raised=[budget["seconds"], float(enough)]), \
+            float(enough)
     raise InvalidParameterError(
         f"The 'budget' parameter of profile is too small for this workload: "
         f"{site.describe(small)} took {format_seconds(warm)}, so timing "
@@ -252,11 +278,12 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name):
 
 
 def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
-            random_state, estimator_name, site=None):
+            random_state, estimator_name, site=None, confirm="auto"):
     """Probe, race and compare outputs; return what a result is built from.
 
     ``site`` (a :class:`~sktune._proxies.UnitSite`) lets a big workload be
-    timed on proxies (the module's docstring).
+    timed on proxies (the module's docstring); ``confirm`` (profile's) says
+    whether time is kept for the check at full size.
 
     Returns
     -------
@@ -273,7 +300,7 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
     try:
         if site is not None:
             sizes, extrapolation, hard_s = _plan(runner, site, len(candidates), budget,
-                                                 started, estimator_name)
+                                                 started, estimator_name, confirm)
         if sizes is None:
             probe_s = _probe(runner, None, estimator_name)["wall_s"]
             if (n_full := len(candidates) * (1 + MIN_REPEATS) * probe_s) > budget["seconds"]:
@@ -301,7 +328,9 @@ def measure(workload, candidates, runner, strategy, *, bar, budget, timeout,
                   max_rounds=budget["max_repeats"])
         _race(runner, strategy, candidates, state, bar,
               np.random.default_rng(random_state), started, estimator_name,
-              sizes=sizes, full=site.full if site else None, hard_s=hard_s)
+              sizes=sizes, full=site.full if site else None, hard_s=hard_s,
+              kept_for_confirm=bool(extrapolation)
+              and extrapolation["race_s"] < extrapolation["budget_s"])
     except KeyboardInterrupt:
         interrupted = True
         state.stop_reason = "it was interrupted (Ctrl-C)"
@@ -383,7 +412,11 @@ def confirm_runs(runner, fields, candidates, confirm, bar):
     planned = {"index": best, "predicted_s": {str(i): t for i, t in predicted.items()},
                "predicted_speedup": result.speedup.value, "cost_s": cost, "runs": {}}
     extrapolation["confirm"] = planned
-    if confirm == "auto" and spent + cost > extrapolation["budget_s"]:
+    # The race ends with the first trial past its time (race_s), so a check
+    # that fits the time kept for it runs: the profile then ends within the
+    # budget plus one trial of the largest proxy.
+    if confirm == "auto" and min(spent, extrapolation.get("race_s", spent)) + cost \
+            > extrapolation["budget_s"]:
         planned["skipped"] = (f"it would cost about {format_seconds(cost)}, beyond the "
                               f"budget left; profile(..., confirm=True) runs it")
         return

@@ -346,7 +346,7 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
             measured = _measure.measure(
                 workload, candidates, runner, search, bar=bar,
                 budget=budget_settings, timeout=timeout, random_state=random_state,
-                estimator_name=type(estimator).__name__, site=site)
+                estimator_name=type(estimator).__name__, site=site, confirm=confirm)
             env_after = environment_snapshot()
             fields = dict(
                 candidates=list(candidates), records=measured["records"],

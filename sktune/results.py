@@ -71,7 +71,9 @@ class ProfileResult:
         ``site`` (what the units are and how many there are as written),
         ``sizes`` (the proxies' units), ``probe`` (the first, smallest
         proxy's times and the full-size time estimated from it),
-        ``budget_s`` and ``confirm`` (the full-size runs that checked the
+        ``budget_s`` (the whole profile's), ``race_s`` (when the race on
+        proxies stopped, leaving time for the check) and ``confirm`` (the
+        full-size runs that checked the
         prediction: ``runs``, ``predicted_speedup``, ``measured_speedup``;
         or why they were skipped). Every median and speedup of the result
         is then a *predicted* full-size one; :attr:`models` holds the cost

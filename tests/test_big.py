@@ -141,6 +141,27 @@ def test_auto_confirm_is_skipped_with_its_cost_when_the_budget_is_spent(clock, d
     assert any("Not confirmed at full size" in c for c in result.recommendation.caveats)
 
 
+def test_auto_confirm_has_time_kept_for_it_where_the_proxies_fit_in_the_rest(clock, data):
+    # 250 s: the race on proxies ends CONFIRM_RESERVE_FITS estimated
+    # as-written runs (1.6 x 101 s) early, and one full-size pair follows.
+    X, y = data
+    started = clock()
+    result = _profile(_estimator(clock), X, y, clock, budget=250.0)
+    spent = clock() - started
+    extrapolation = result.extrapolation
+    reserve = _measure.CONFIRM_RESERVE_FITS * 101.0
+    assert extrapolation["budget_s"] == 250.0
+    assert extrapolation["race_s"] == pytest.approx(250.0 - reserve)
+    largest = 1.0 + 0.1 * extrapolation["sizes"][-1]
+    assert result.search["elapsed_s"] <= 250.0 - reserve + largest
+    assert extrapolation["confirm"]["runs"] == {"0": [101.0], "1": [53.0]}
+    assert spent <= 250.0 + largest
+    # confirm=False keeps no time back: the race has the whole budget.
+    alone = _profile(_estimator(clock), X, y, clock, budget=250.0, confirm=False)
+    assert alone.extrapolation["race_s"] == 250.0
+    assert alone.search["rounds"] > result.search["rounds"]
+
+
 def test_a_pick_slower_at_full_size_than_predicted_is_not_recommended(clock, data):
     # Two workers predicted faster, but at full size (1000 units) they meet a
     # cost no proxy showed: the confirmation catches it.

@@ -3,6 +3,7 @@
 import pytest
 
 from sktune._costmodel import (
+    MIN_PLAN_SHARE,
     PLAN_SHARE,
     fit_line,
     fit_model,
@@ -64,25 +65,25 @@ def test_a_ranking_that_flips_between_the_proxy_sizes_is_detected():
 
 
 def test_proxy_sizes_fit_the_budget_and_say_what_would_be_enough():
-    # 8 units took 0.4 s (0.05 s a unit), 4 candidates, 3 rounds, 90 s left.
-    sizes, needed = proxy_sizes(probe_units=8, probe_s=0.4, full=400, n_candidates=4,
-                                seconds_left=90.0, rounds=3)
+    # The probes' line: 0.5 s fixed, 0.05 s a unit; 4 candidates, 3 rounds.
+    line = {"probe_units": 8, "fixed_s": 0.5, "per_unit_s": 0.05, "full": 400,
+            "n_candidates": 4, "rounds": 3}
+
+    def planned(sizes):
+        cost = [0.5 + 0.05 * u for u in sizes]
+        return 4 * (cost[0] + 3 * sum(cost))
+
+    sizes, needed = proxy_sizes(seconds_left=90.0, **line)
     assert len(sizes) == 3 and sizes[0] == 8 and sizes[0] < sizes[1] < sizes[2] <= 200
-    per_unit = 0.05
-    planned = 4 * (per_unit * sizes[0] + 3 * per_unit * sum(sizes))
-    assert planned <= PLAN_SHARE * 90.0
+    assert planned(sizes) <= PLAN_SHARE * 90.0 < planned((8, sizes[1] + 2, sizes[2] + 4))
     # Less room: two sizes.
-    sizes, _ = proxy_sizes(probe_units=8, probe_s=0.4, full=400, n_candidates=4,
-                           seconds_left=25.0, rounds=3)
-    assert len(sizes) == 2 and sizes[1] >= 16
-    # No room: None, and the budget that would do.
-    sizes, needed = proxy_sizes(probe_units=8, probe_s=0.4, full=400, n_candidates=4,
-                                seconds_left=5.0, rounds=3)
+    sizes, _ = proxy_sizes(seconds_left=50.0, **line)
+    assert len(sizes) == 2 and sizes[1] >= 16 and planned(sizes) <= PLAN_SHARE * 50.0
+    # No room: None, and the budget that would do, which gives the smallest plan.
+    sizes, needed = proxy_sizes(seconds_left=5.0, **line)
     assert sizes is None and needed > 5.0
-    again, _ = proxy_sizes(probe_units=8, probe_s=0.4, full=400, n_candidates=4,
-                           seconds_left=needed, rounds=3)
-    assert again is not None
+    assert needed == pytest.approx(planned((8, 16)) / MIN_PLAN_SHARE)
+    assert proxy_sizes(seconds_left=needed, **line)[0] == (8, 16)
     # Never more than half the units as written.
-    sizes, _ = proxy_sizes(probe_units=8, probe_s=0.004, full=100, n_candidates=2,
-                           seconds_left=1000.0, rounds=3)
+    sizes, _ = proxy_sizes(seconds_left=10_000.0, **{**line, "full": 100})
     assert sizes[-1] == 50

@@ -325,6 +325,12 @@ def test_a_worker_ends_with_its_parent_killed_mid_trial(tmp_path):
     script.write_text(_CTRL_C_SCRIPT.format(tests=str(Path(__file__).parent)))
     own_tmp = tmp_path / "tmp"
     own_tmp.mkdir()
+
+    def data_folders():
+        # /dev/shm when roomy, else the temp folder (as joblib decides).
+        return [d for parent in (Path("/dev/shm"), own_tmp) if parent.is_dir()
+                for d in parent.glob(f"sktune-{proc.pid}-*")]
+
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "SKTUNE_CACHE_DIR": str(tmp_path / "c"),
@@ -334,14 +340,18 @@ def test_a_worker_ends_with_its_parent_killed_mid_trial(tmp_path):
         for line in proc.stderr:
             if "profiling 2 candidates" in line:
                 break
-        time.sleep(1.0)  # the hung trial has started
-        tree[:] = psutil.Process(proc.pid).children(recursive=True)
-        assert tree and sorted(own_tmp.iterdir()), "a worker and its data folder"
+        for _ in range(300):  # until the worker runs the hung trial
+            tree[:] = psutil.Process(proc.pid).children(recursive=True)
+            if tree and data_folders():
+                break
+            time.sleep(0.1)
+        assert tree and data_folders(), "a worker and its data folder"
+        time.sleep(1.0)
         proc.kill()
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(tree, timeout=10 * worker_module.PARENT_POLL_S)
         assert not alive
-        assert sorted(own_tmp.iterdir()) == []
+        assert data_folders() == [] and sorted(own_tmp.iterdir()) == []
     finally:
         proc.kill()
         for p in tree:

@@ -193,7 +193,13 @@ def extrapolation_lines(result):
              + (f", {2 * probe['units']} took {seconds(probe['double_s'])}"
                 if probe.get("double_s") is not None else "")
              + f"; the as-written run was estimated from them at "
-             f"{seconds(probe['estimated_full_s'])}, which decided the proxies."]
+             f"{seconds(probe['estimated_full_s'])}, which decided the proxies"
+             + (f" (with {seconds(probe['overhead_s'])} a trial beyond its timed call)"
+                if probe.get("overhead_s") else "") + "."]
+    race, budget = extrapolation.get("race_s"), extrapolation.get("budget_s")
+    if race is not None and budget is not None and race < budget:
+        lines.append(f"Budget: the proxies had {race:.0f} s of {budget:.0f} s; the rest "
+                     "was kept for the check at full size.")
     if extrapolation.get("budget_raised"):
         named, raised = extrapolation["budget_raised"]
         lines.append(f"Budget: the smallest proxies needed {raised:.0f} s, more than the "
