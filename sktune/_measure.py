@@ -415,6 +415,12 @@ def confirm_runs(runner, fields, candidates, confirm, bar):
     # The race ends with the first trial past its time (race_s), so a check
     # that fits the time kept for it runs: the profile then ends within the
     # budget plus one trial of the largest proxy.
+    if confirm == "auto" and extrapolation.get("budget_raised"):
+        # The budget was raised to the least the proxies need: no more.
+        planned["skipped"] = (f"it would cost about {format_seconds(cost)} beyond a "
+                              "budget already raised for the proxies; "
+                              "profile(..., confirm=True) runs it")
+        return
     if confirm == "auto" and min(spent, extrapolation.get("race_s", spent)) + cost \
             > extrapolation["budget_s"]:
         planned["skipped"] = (f"it would cost about {format_seconds(cost)}, beyond the "

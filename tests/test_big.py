@@ -296,3 +296,7 @@ def test_a_named_budget_too_small_for_proxies_is_raised_to_the_least_that_works(
     assert named == 20.0 and 20.0 < raised < 8 * 101
     assert spent <= raised + 1.0 + 0.1 * max(result.extrapolation["sizes"])
     assert "more than the budget's 20 s" in str(result)
+    # confirm="auto" adds nothing to a budget already raised.
+    auto = _profile(_estimator(clock), X, y, clock, budget="quick")
+    assert "raised" in auto.extrapolation["confirm"]["skipped"]
+    assert not [r for r in auto.records if r["phase"] == "confirm"]
