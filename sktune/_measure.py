@@ -231,6 +231,12 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name, confirm="
     probe = {"units": small, "cold_s": cold, "warm_s": warm, "double_s": double,
              "overhead_s": overhead, "estimated_full_s": estimated_full}
     trial_fixed = max(fixed, 0.0) + overhead
+
+    def plan(seconds_left):
+        return _costmodel.proxy_sizes(
+            probe_units=small, fixed_s=trial_fixed, per_unit_s=per_unit, full=site.full,
+            n_candidates=n_candidates, seconds_left=seconds_left, rounds=MIN_REPEATS)
+
     spent = _now() - started
     named = budget["name"] in BUDGETS
     # "exhaustive" (no time limit) is the full-size reference: never proxies.
@@ -246,10 +252,7 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name, confirm="
     reserve = 0.0 if confirm is False else CONFIRM_RESERVE_FITS * estimated_full
     for seconds in tries:
         for race in dict.fromkeys([seconds - reserve, seconds]):
-            sizes, needed = _costmodel.proxy_sizes(
-                probe_units=small, fixed_s=trial_fixed, per_unit_s=per_unit,
-                full=site.full, n_candidates=n_candidates, seconds_left=race - spent,
-                rounds=MIN_REPEATS)
+            sizes, needed = plan(race - spent)
             if sizes is not None:
                 logger.info("profiling on proxies of %s units for %.1f s (%.1f s "
                             "estimated at full size)", sizes, race, estimated_full)
@@ -260,10 +263,7 @@ def _plan(runner, site, n_candidates, budget, started, estimator_name, confirm="
         # smallest proxies cost less than full size would, they are timed
         # in the least time that can work, and the result says so.
         if enough < spent + n_candidates * (1 + MIN_REPEATS) * estimated_full:
-            sizes, _ = _costmodel.proxy_sizes(
-                probe_units=small, fixed_s=trial_fixed, per_unit_s=per_unit,
-                full=site.full, n_candidates=n_candidates, seconds_left=enough - spent,
-                rounds=MIN_REPEATS)
+            sizes, _ = plan(enough - spent)
         if sizes is None:
             return None, None, None
         return sizes, _extrapolation(site, sizes, probe, float(enough), float(enough),
@@ -412,19 +412,19 @@ def confirm_runs(runner, fields, candidates, confirm, bar):
     planned = {"index": best, "predicted_s": {str(i): t for i, t in predicted.items()},
                "predicted_speedup": result.speedup.value, "cost_s": cost, "runs": {}}
     extrapolation["confirm"] = planned
+    beyond = None
+    if confirm == "auto" and extrapolation.get("budget_raised"):
+        # The budget was raised to the least the proxies need: no more.
+        beyond = " beyond a budget already raised for the proxies"
     # The race ends with the first trial past its time (race_s), so a check
     # that fits the time kept for it runs: the profile then ends within the
     # budget plus one trial of the largest proxy.
-    if confirm == "auto" and extrapolation.get("budget_raised"):
-        # The budget was raised to the least the proxies need: no more.
-        planned["skipped"] = (f"it would cost about {format_seconds(cost)} beyond a "
-                              "budget already raised for the proxies; "
-                              "profile(..., confirm=True) runs it")
-        return
-    if confirm == "auto" and min(spent, extrapolation.get("race_s", spent)) + cost \
+    elif confirm == "auto" and min(spent, extrapolation.get("race_s", spent)) + cost \
             > extrapolation["budget_s"]:
-        planned["skipped"] = (f"it would cost about {format_seconds(cost)}, beyond the "
-                              f"budget left; profile(..., confirm=True) runs it")
+        beyond = ", beyond the budget left"
+    if beyond is not None:
+        planned["skipped"] = (f"it would cost about {format_seconds(cost)}{beyond}; "
+                              "profile(..., confirm=True) runs it")
         return
     if runner.supports_time_limit and runner.timeout is not None:
         runner.timeout = auto_timeout(max(predicted.values()))
