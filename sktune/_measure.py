@@ -51,6 +51,12 @@ TIMEOUT_MIN_S = 30.0
 
 #: Other processes using more than this share of the CPUs make timings noisy.
 BUSY_SHARE = 0.25
+#: pyperf warns when the CPU frequency changed during a run; sktune when the
+#: reported current frequency moved by more than this share.
+FREQUENCY_CHANGE = 0.10
+#: The hypervisor's steal time above this share of the run's CPU time
+#: (elapsed seconds times the usable cores) makes timings noisy.
+STEAL_SHARE = 0.05
 
 #: A named budget profiling on proxies spends at most this many times the
 #: estimated as-written time (what the benchmarks hold it to: a profile
@@ -71,8 +77,13 @@ def auto_timeout(probe_s):
     return max(TIMEOUT_MIN_S, TIMEOUT_FACTOR * probe_s)
 
 
-def environment_notes(before, after, usable):
+def environment_notes(before, after, usable, search=None):
+    """The facts of the machine, before and after profiling, that make its
+    timings less trustworthy (pyperf's checks): other processes busy, a
+    cgroup quota throttling, the CPU frequency changing, the hypervisor
+    stealing CPU time, the worker process restarted during the search."""
     notes = []
+    search = search or {}
     busy = before.get("busy_share") or 0.0
     if busy > BUSY_SHARE:
         notes.append(f"Other processes kept {busy:.0%} of the CPUs busy when profiling "
@@ -83,6 +94,23 @@ def environment_notes(before, after, usable):
         notes.append(f"The cgroup CPU quota throttled this process "
                      f"{t1['nr_throttled'] - t0['nr_throttled']} times during profiling: "
                      "timings are noisy.")
+    f0, f1 = before.get("cpu_freq_mhz"), after.get("cpu_freq_mhz")
+    if f0 and f1 and abs(f1 - f0) > FREQUENCY_CHANGE * f0:
+        notes.append(f"The CPU frequency changed during profiling ({f0:.0f} MHz before, "
+                     f"{f1:.0f} MHz after): timings taken at different speeds are noisy.")
+    s0, s1, elapsed = before.get("cpu_steal_s"), after.get("cpu_steal_s"), \
+        search.get("elapsed_s")
+    if s0 is not None and s1 is not None and elapsed and \
+            s1 - s0 > STEAL_SHARE * elapsed * usable:
+        notes.append(f"The hypervisor took {s1 - s0:.1f} s of CPU time from this virtual "
+                     f"machine during profiling (steal time, "
+                     f"{(s1 - s0) / (elapsed * usable):.0%} of it): timings are noisy.")
+    if search.get("worker_restarts"):
+        n = search["worker_restarts"]
+        notes.append(f"The worker process was restarted {n} time{'s' if n > 1 else ''} "
+                     "during profiling (a crash, a time limit or a cut-off): the runs "
+                     "after a restart started in a fresh process, with imports, pools "
+                     "and caches to warm again.")
     return notes
 
 

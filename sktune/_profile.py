@@ -23,6 +23,8 @@ from ._candidates import plan as make_plan
 from ._engines import ENGINES, DaskEngine, check_engines
 from ._progress import progress_bar
 from ._proxies import find_units
+from ._run_noise import measured_run_noise
+from ._stats import RUN_NOISE
 from ._system import busy_elsewhere, usable_cores
 from ._trials import make_runner
 from ._trials.state import preserved_state
@@ -356,10 +358,12 @@ def profile(estimator, X, y=None, *, task: str = "fit", space: "ConfigSpace | No
                 notes=plan.notes + _measure.engine_notes(
                     measured["records"], candidates, measured["extrapolation"])
                 + _measure.environment_notes(
-                    env_before, env_after, measured["machine"].usable_cores),
+                    env_before, env_after, measured["machine"].usable_cores,
+                    measured["search"]),
                 search=measured["search"],
                 environment={"before": env_before, "after": env_after},
-                settings={"min_effect": min_effect, "seed": random_state},
+                settings={"min_effect": min_effect, "seed": random_state,
+                          "run_noise": measured_run_noise(here) or RUN_NOISE},
                 origin={"source": "measured"}, extrapolation=measured["extrapolation"])
             if not fields["search"]["interrupted"]:
                 _measure.confirm_runs(runner, fields, candidates, confirm, bar)

@@ -2,20 +2,23 @@
 
 Two saved results of the same workload, from two runs or two machines, are
 matched configuration by configuration (by :class:`~sktune.Config`). For
-each configuration measured in both, the ratio of medians B/A gets a
-bootstrap interval from the timed repeats of both runs
-(:func:`sktune._stats.ratio_interval`), and the change is called "slower" or
-"faster" only when that interval excludes 1 *and* the change exceeds the
-minimum effect that :mod:`sktune.recommendation` uses (the same rule that decides
-a recommendation). The functions are pure: no timing and no I/O;
-``sktune compare A.json B.json`` only loads the files and prints the result.
+each configuration measured in both, the ratio of medians B/A gets an
+interval from the timed repeats of both runs widened by the machine's
+between-run noise (:func:`sktune._stats.speedup_interval`: two runs of one
+configuration differ by that much with nothing changed), and the change is
+called "slower" or "faster" only when that interval excludes 1, the
+repeats differ by asv's test (:func:`sktune._stats.significance`) *and*
+the change exceeds the minimum effect that :mod:`sktune.recommendation`
+uses (the rule that decides a recommendation, plus the between-run
+noise). The functions are pure: no timing and no I/O; ``sktune compare
+A.json B.json`` only loads the files and prints the result.
 """
 
 from dataclasses import dataclass
 from numbers import Real
 
 from ._compat import HasMethods
-from ._stats import ratio_interval
+from ._stats import significance, speedup_interval
 from ._units import seconds
 from ._validation import NON_NEGATIVE_INT, Rule, number, validated
 from .recommendation import MIN_EFFECT
@@ -79,8 +82,11 @@ class Comparison:
         return format_comparison(self)
 
 
-def _classify(interval, min_effect):
-    """"slower", "faster" or "within noise" for a B/A ratio interval."""
+def _classify(interval, verdict, min_effect):
+    """"slower", "faster" or "within noise" for a B/A ratio interval and the
+    :class:`~sktune._stats.Significance` of the two runs' repeats."""
+    if not verdict.significant:
+        return "within noise"
     if interval.low > 1 and interval.value >= 1 + min_effect:
         return "slower"
     # Symmetric with "slower": B's speedup over A, A/B, is at least 1 + min_effect.
@@ -126,6 +132,8 @@ def compare(a, b, *, min_effect: float = MIN_EFFECT, labels: tuple = ("A", "B"),
     """
     import pandas as pd
 
+    # Two runs differ by the noisier machine's between-run noise.
+    run_noise = max(getattr(a, "run_noise", 0.0), getattr(b, "run_noise", 0.0))
     stats_a = {s.config: s for s in a.stats}
     stats_b = {s.config: s for s in b.stats}
     rows = []
@@ -145,9 +153,11 @@ def compare(a, b, *, min_effect: float = MIN_EFFECT, labels: tuple = ("A", "B"),
         elif not (sa.wall and sb.wall):
             row["change"] = "not measured"
         else:
-            interval = ratio_interval(sb.wall, sa.wall, seed=seed)
+            interval = speedup_interval(sb.wall, sa.wall, run_noise=run_noise, seed=seed)
             row.update(ratio=interval.value, ratio_low=interval.low,
-                       ratio_high=interval.high, change=_classify(interval, min_effect))
+                       ratio_high=interval.high,
+                       change=_classify(interval, significance(sa.wall, sb.wall),
+                                        min_effect))
         rows.append(row)
     table = pd.DataFrame(rows, columns=[
         "config", "median_a_s", "median_b_s", "ratio", "ratio_low", "ratio_high",
@@ -201,8 +211,9 @@ def format_comparison(comparison):
     counts = table.change.value_counts()
     summary = ", ".join(f"{counts[c]} {c}" for c in CHANGES if counts.get(c, 0))
     lines.append(f"Configurations: {summary or 'none'} (B against A; 'slower' and "
-                 f"'faster' need a 95% interval excluding 1 and a change of at least "
-                 f"{comparison.min_effect:.0%}).")
+                 f"'faster' need the repeats to differ by asv's test, a 95% interval "
+                 f"excluding 1 that counts the machine's between-run noise, and a "
+                 f"change of at least {comparison.min_effect:.0%}).")
     lines.append("")
     width = max([len("configuration"), *(len(c) for c in table.config)])
     lines.append(f"  {'configuration':<{width}}  {'A median':>10}  {'B median':>10}  "

@@ -6,13 +6,29 @@ summaries. The rules (DESIGN.md): the fastest candidate wins only if it
 beats the as-written baseline beyond noise; among candidates as fast as the
 fastest, the one using fewer cores wins, then the simpler one; a candidate
 that failed or changed the output is never recommended.
+
+"Beyond noise" is asv's rule (:func:`sktune._stats.significance`) and a
+gain of at least ``min_effect``; the speedup quoted is a prediction
+interval for a re-run (:func:`sktune._stats.speedup_interval`), widened by
+the machine's between-run noise. Measurements that cannot be fully
+trusted (pyperf's checks) become caveats: an unsteady baseline or pick,
+calls too short to time, busy or throttled CPUs, restarted pools.
 """
 
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ._stats import MIN_SAMPLES, RatioInterval, ratio_interval, spread
+from ._stats import (
+    MIN_SAMPLES,
+    RUN_NOISE,
+    RatioInterval,
+    ratio_interval,
+    same_speed_interval,
+    significance,
+    speedup_interval,
+    spread,
+)
 
 #: Relative difference below which sktune calls two timings equal. Identical
 #: configurations were seen to differ by up to ~9% between separate runs on
@@ -24,6 +40,12 @@ SMALL_WORKLOAD_S = 0.1
 #: A first call this many times slower than the warm median is worth a
 #: caveat: a cold loky pool cost 2.6 s against 0.1 s warm (PITFALLS.md 2.4).
 COLD_FACTOR = 2.0
+#: pyperf warns when the standard deviation of a benchmark exceeds 10% of its
+#: mean; sktune's robust counterpart is the interquartile range over the median.
+UNSTEADY_SPREAD = 0.10
+#: pyperf warns below 1 ms: the timer, the call and the garbage collector
+#: weigh on so short a call more than the configuration does.
+SHORT_CALL_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,9 @@ class CandidateStats:
         the best (the isolated runner only). Only "ok" is ever recommended.
     detail : str
         The error, how the output differs, or when the run was cut off.
+    rounds : tuple of int
+        The round of each timed repeat, in the same order as ``wall``: rounds
+        pair a candidate's repeats with the baseline's (a paired interval).
     cold_s : float or None
         Wall time of the first (warm-up) run: the cost of a single cold call.
     busy_threads : float or None
@@ -61,6 +86,7 @@ class CandidateStats:
     config: object
     wall: tuple
     cpu: tuple = ()
+    rounds: tuple = ()
     status: str = "ok"
     detail: str = ""
     cold_s: float = None
@@ -162,9 +188,9 @@ def candidate_stats(candidates, records, equivalence, extrapolation=None):
             # One predicted full-size "repeat" per complete round; the
             # profilers' medians are the largest proxy's.
             rounds = round_samples(timed, index, full, n_sizes)
-            timed = [{**_largest(times), "wall_s": seconds,
+            timed = [{**_largest(times), "wall_s": seconds, "round": round_,
                       "cpu_s": _scaled_cpu(_largest(times), seconds)}
-                     for _, seconds, times in rounds]
+                     for round_, seconds, times in rounds]
         if status is None:
             status, detail = (("too few repeats", f"{len(timed)} timed repeats")
                               if len(timed) < MIN_SAMPLES else ("ok", how))
@@ -172,6 +198,8 @@ def candidate_stats(candidates, records, equivalence, extrapolation=None):
             index=index, config=config,
             wall=tuple(r["wall_s"] for r in timed),
             cpu=tuple(r.get("cpu_s") for r in timed),
+            rounds=tuple(r.get("round") for r in timed)
+            if all(r.get("round") is not None for r in timed) else (),
             status=status, detail=detail,
             # A warm-up of a proxy says nothing of a cold full-size call.
             cold_s=warmups[0]["wall_s"] if warmups and extrapolation is None else None,
@@ -199,12 +227,33 @@ def _median_of(records, key):
     return float(np.median(values))
 
 
-def _faster_beyond_noise(interval, min_effect):
-    return interval.low > 1 and interval.value >= 1 + min_effect
+def faster_beyond_noise(baseline, candidate, speedup, min_effect):
+    """Whether ``candidate`` beats ``baseline`` (timings) beyond noise.
+
+    Significant by :func:`sktune._stats.significance` (asv's rule) and a
+    ``speedup`` (baseline over candidate) of at least ``1 + min_effect``.
+
+    Returns
+    -------
+    faster : bool
+    significance : Significance
+    """
+    verdict = significance(baseline, candidate)
+    return verdict.significant and speedup.value >= 1 + min_effect, verdict
+
+
+def speedup_of(base, s, *, run_noise=RUN_NOISE, seed=0):
+    """The prediction interval of ``s``'s speedup over ``base`` (both CandidateStats)."""
+    return speedup_interval(base.wall, s.wall, rounds_baseline=base.rounds,
+                            rounds_candidate=s.rounds, run_noise=run_noise, seed=seed)
+
+
+def _interval_words(interval):
+    return f"{interval.confidence:.0%} of re-runs on this machine land in this interval"
 
 
 def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True,
-           seed=0):
+           seed=0, run_noise=RUN_NOISE):
     """Pick the recommendation from candidate summaries.
 
     Parameters
@@ -217,6 +266,8 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
     blas, openmp : bool, default=True
         Whether the workload uses BLAS / OpenMP, for counting cores.
     seed : int, default=0
+    run_noise : float, default=RUN_NOISE
+        The machine's between-run noise, for the speedup's interval.
 
     Returns
     -------
@@ -224,7 +275,8 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
     """
     base = stats[0]
     caveats = _caveats(stats, base)
-    keep = {"best": base.config, "speedup": RatioInterval(1.0, 1.0, 1.0)}
+    keep = {"best": base.config,
+            "speedup": same_speed_interval(base.wall, run_noise=run_noise, seed=seed)}
     if base.status != "ok":
         return Recommendation(
             **keep, verdict="no gain", caveats=caveats,
@@ -238,18 +290,20 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
                          "measured (see the notes for why): keep it as written."))
     n_rep = len(base.wall)
     eligible = [s for s in stats if s.status == "ok" and s is not base]
-    speedups = {s.index: ratio_interval(base.wall, s.wall, seed=seed) for s in eligible}
-    winners = [s for s in eligible if _faster_beyond_noise(speedups[s.index], min_effect)]
+    speedups = {s.index: speedup_of(base, s, run_noise=run_noise, seed=seed)
+                for s in eligible}
+    tests = {s.index: faster_beyond_noise(base.wall, s.wall, speedups[s.index], min_effect)
+             for s in eligible}
+    winners = [s for s in eligible if tests[s.index][0]]
     if not winners:
         rival = min(eligible, key=lambda s: s.median, default=None)
         explanation = ("Nothing measured was faster than the pipeline as written beyond "
                        "noise: keep it as written.")
         if rival is not None:
-            explanation += (f" The fastest alternative, {rival.config.describe()}, ran "
-                            f"at {speedups[rival.index]} the baseline's speed "
-                            f"({n_rep} interleaved repeats each).")
+            explanation = _no_gain_words(rival, speedups[rival.index],
+                                         tests[rival.index][1], min_effect, n_rep)
         return Recommendation(**keep, verdict="no gain", explanation=explanation,
-                              caveats=caveats)
+                              caveats=caveats + _unsteady(base))
     fastest = min(winners, key=lambda s: s.median)
     pool = []
     for s in winners:
@@ -263,13 +317,18 @@ def choose(stats, *, usable_cores, min_effect=MIN_EFFECT, blas=True, openmp=True
     best = min(pool, key=lambda s: (s.config.cores(usable_cores, blas=blas, openmp=openmp),
                                     s.config.n_set, s.median))
     speedup = speedups[best.index]
+    caveats += _unsteady(base) + _unsteady(best)
     if best.cold_s is not None and best.cold_s > COLD_FACTOR * best.median:
         caveats += (f"Times are steady-state, for repeated fits: the first call under "
                     f"{best.config.describe()} took {best.cold_s:.2f} s (worker start-up, "
                     f"imports) against {best.median:.2f} s once warm.",)
     explanation = (f"{best.config.describe()}: {speedup.value:.2f}x faster than as written "
-                   f"[{speedup.low:.2f}, {speedup.high:.2f}] ({speedup.confidence:.0%} "
-                   f"interval, {len(best.wall)} interleaved repeats).")
+                   f"[{speedup.low:.2f}, {speedup.high:.2f}] ({_interval_words(speedup)}; "
+                   f"faster beyond noise by {tests[best.index][1]}, over "
+                   f"{len(best.wall)} interleaved repeats).")
+    if speedup.low <= 1:
+        explanation += (" Faster in this run, but a re-run on this machine may show no "
+                        "gain: the interval reaches below 1.")
     if best is not fastest:
         explanation += (f" {fastest.config.describe()} was as fast within noise but "
                         "uses more cores.")
@@ -303,15 +362,43 @@ def _why_not_others(stats, best, usable_cores, min_effect):
     return (" " + "; ".join(notes) + ".") if notes else ""
 
 
+def _no_gain_words(rival, speedup, verdict, min_effect, n_rep):
+    """Why the fastest alternative is not recommended, in one paragraph."""
+    what = f"{rival.config.describe()} ran at {speedup} the baseline's speed"
+    if speedup.value < 1:
+        first = ("Every alternative was slower than the pipeline as written: keep it "
+                 f"as written. The fastest, {what}")
+    elif speedup.value < 1 + min_effect:
+        first = ("Nothing measured was faster than the pipeline as written by "
+                 f"{min_effect:.0%} or more: keep it as written. The fastest alternative, "
+                 f"{what}")
+    else:
+        first = ("Nothing measured was faster than the pipeline as written beyond noise: "
+                 f"keep it as written. The fastest alternative, {what}, not told apart "
+                 f"from it ({verdict})")
+    return f"{first} ({n_rep} interleaved repeats each)."
+
+
+def _unsteady(s):
+    """pyperf's warnings on one candidate's repeats, as caveats."""
+    caveats = ()
+    if len(s.wall) >= MIN_SAMPLES and spread(s.wall) > UNSTEADY_SPREAD:
+        caveats += (f"The repeats of {s.config.describe()} vary by {spread(s.wall):.0%} of "
+                    f"their median (interquartile range; above {UNSTEADY_SPREAD:.0%}): "
+                    "identical runs disagree, so its figures are uncertain.",)
+    if s.wall and s.median < SHORT_CALL_S:
+        caveats += (f"A call of {s.config.describe()} takes {s.median * 1e6:.0f} us, under "
+                    f"{SHORT_CALL_S * 1000:g} ms: the timer and the call's own overhead "
+                    "weigh as much as the configuration.",)
+    return caveats
+
+
 def _caveats(stats, base):
     caveats = []
     if base.median < SMALL_WORKLOAD_S:
         caveats.append(
             f"The workload takes {base.median * 1000:.0f} ms: at this size start-up "
             "overhead dominates and the answer may not hold for larger data.")
-    if base.wall and spread(base.wall) > 0.2:
-        caveats.append(f"Timings were noisy (the baseline's spread is "
-                       f"{spread(base.wall):.0%} of its median).")
     for s in stats:
         if s.status == "failed":
             caveats.append(f"{s.config.describe()} failed: {s.detail}")
@@ -321,7 +408,8 @@ def _caveats(stats, base):
     return tuple(caveats)
 
 
-def extrapolated_recommendation(rec, stats, models, extrapolation, min_effect=MIN_EFFECT):
+def extrapolated_recommendation(rec, stats, models, extrapolation, min_effect=MIN_EFFECT,
+                                run_noise=RUN_NOISE):
     """``rec`` (chosen on predicted full-size times) with what extrapolating implies.
 
     The explanation says the times are predicted and from which proxies;
@@ -368,7 +456,8 @@ def extrapolated_recommendation(rec, stats, models, extrapolation, min_effect=MI
                            f"predicted [{rec.speedup.low:.2f}, {rec.speedup.high:.2f}].")
         if best_index != 0 and measured < 1:
             return replace(
-                rec, best=stats[0].config, speedup=RatioInterval(1.0, 1.0, 1.0),
+                rec, best=stats[0].config,
+                speedup=same_speed_interval(stats[0].wall, run_noise=run_noise),
                 verdict="no gain", alternatives=(), caveats=tuple(caveats),
                 explanation=(f"{rec.best.describe()} was predicted {rec.speedup.value:.2f}x "
                              f"faster, but at full size it measured {measured:.2f}x the "

@@ -126,11 +126,22 @@ class ProfileResult:
         min_effect = self.settings.get("min_effect", 0.05)
         rec = choose(self.stats, usable_cores=self.machine.usable_cores,
                      min_effect=min_effect, blas=layers.get("blas", True),
-                     openmp=layers.get("openmp", True), seed=self.settings.get("seed", 0))
+                     openmp=layers.get("openmp", True), seed=self.settings.get("seed", 0),
+                     run_noise=self.run_noise)
         if self.extrapolation is not None:
             rec = extrapolated_recommendation(rec, self.stats, self.models,
-                                              self.extrapolation, min_effect)
+                                              self.extrapolation, min_effect,
+                                              run_noise=self.run_noise)
         return rec
+
+    @property
+    def run_noise(self):
+        """The between-run noise (a log standard deviation) the intervals use:
+        this machine's, measured by :func:`sktune.calibration.calibrate`, or
+        :data:`sktune._stats.RUN_NOISE` where it was never calibrated."""
+        from ._stats import RUN_NOISE
+
+        return self.settings.get("run_noise", RUN_NOISE)
 
     @property
     def best(self):
@@ -193,7 +204,8 @@ class ProfileResult:
         """
         import pandas as pd
 
-        from ._stats import ratio_interval, spread
+        from ._stats import same_speed_interval, spread
+        from .recommendation import speedup_of
 
         base = self.stats[0]
         rows = []
@@ -207,7 +219,10 @@ class ProfileResult:
                    "speedup": None, "speedup_low": None, "speedup_high": None,
                    "best": s.config == self.best, "detail": s.detail}
             if s.wall and base.wall:
-                ci = ratio_interval(base.wall, s.wall, seed=self.settings.get("seed", 0))
+                seed = self.settings.get("seed", 0)
+                ci = (same_speed_interval(base.wall, run_noise=self.run_noise, seed=seed)
+                      if s is base else
+                      speedup_of(base, s, run_noise=self.run_noise, seed=seed))
                 row.update(speedup=ci.value, speedup_low=ci.low, speedup_high=ci.high)
             rows.append(row)
         for config, reason in self.excluded:

@@ -264,12 +264,17 @@ class RacingSearch(SearchStrategy):
     """Race the candidates: drop clear losers early, re-time the survivors.
 
     Every candidate gets ``MIN_REPEATS`` interleaved repeats. From then on,
-    after each round, a candidate whose time is confidently above the
-    current best's by more than ``min_effect`` (the lower bound of the
-    ratio's confidence interval) is dropped; the survivors are timed again
-    until the ranking is settled (the best separated from each rival, or
-    within noise of it), ``max_repeats`` is reached or the budget is spent,
-    but never before ``min_repeats``. A timed repeat running past
+    after each round, a candidate is dropped when it cannot become the
+    recommendation: its time is confidently above the current best's by
+    more than ``min_effect`` (the lower bound of the ratio's confidence
+    interval), or it confidently cannot beat the pipeline as written by
+    ``min_effect`` (the upper bound of its speedup is below ``1 +
+    min_effect``; the recommendation needs that gain). Once every rival of
+    the baseline is dropped the search stops: "nothing helps" costs
+    ``MIN_REPEATS`` rounds. The survivors are timed again until the
+    ranking is settled (the best separated from each rival, or within
+    noise of it), ``max_repeats`` is reached or the budget is spent, but
+    never before ``min_repeats``. A timed repeat running past
     :meth:`time_limit` is cut off by an isolated runner.
 
     Parameters
@@ -310,6 +315,12 @@ class RacingSearch(SearchStrategy):
         """Interval of candidate i's time over the best's (above 1 is slower)."""
         return ratio_interval(state.timings[i], state.timings[best], seed=self.seed)
 
+    def _cannot_win(self, state, i):
+        """Whether candidate i is confidently less than ``min_effect`` faster
+        than the baseline: it can never be recommended."""
+        speedup = ratio_interval(state.timings[0], state.timings[i], seed=self.seed)
+        return speedup.high < 1 + self.min_effect
+
     def _told_apart(self, ratio):
         """Whether a rival is known to be slower than the best, or known to be
         within ``min_effect`` of it: either way, more repeats would not change
@@ -326,11 +337,18 @@ class RacingSearch(SearchStrategy):
             return active
         if self._over_budget(state):
             return None
-        if len(active) == 1:
-            state.stop_reason = "there is nothing to compare with the baseline"
-            return None
         if not state.timings[0]:
             return active  # the baseline has no timed repeat yet
+        for i in active:
+            if i != 0 and state.timings[i] and self._cannot_win(state, i):
+                state.dropped.add(i)
+        active = self._active(state)
+        if len(active) == 1:
+            state.stop_reason = (
+                f"no candidate left can beat the pipeline as written by "
+                f"{self.min_effect:.0%}" if state.dropped else
+                "no candidate other than the pipeline as written could be timed")
+            return None
         best = self._fastest(state, active)
         settled = state.rounds >= self.min_repeats
         for i in active:

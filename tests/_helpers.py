@@ -246,3 +246,14 @@ class OnDaskWorker(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.tree_.predict(X)
+
+
+def noiseless_interval(value, run_noise=None):
+    """(low, high) of a speedup ``value`` measured on noiseless fake timings:
+    the machine's between-run noise alone (``sktune._stats.speedup_interval``)."""
+    import math
+
+    from sktune._stats import RUN_NOISE, _z
+
+    half = math.sqrt(2) * _z(0.95) * (RUN_NOISE if run_noise is None else run_noise)
+    return value * math.exp(-half), value * math.exp(half)

@@ -20,6 +20,21 @@ def _threadpools_unchanged():
     assert {k: v for k, v in after.items() if k in before} == before
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    # The session's own cache root (SKTUNE_CACHE_DIR): what a user's earlier
+    # runs left in ~/.cache/sktune (wisdom, a machine calibration that
+    # widens every interval) must not decide any test. Tests that need a
+    # cache of their own still set one.
+    old = os.environ.get("SKTUNE_CACHE_DIR")
+    os.environ["SKTUNE_CACHE_DIR"] = str(tmp_path_factory.mktemp("sktune-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SKTUNE_CACHE_DIR", None)
+    else:
+        os.environ["SKTUNE_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def global_random_seed():
     """A seed for random data, overridable with SKTUNE_TESTS_SEED."""

@@ -21,7 +21,8 @@ def _noisy(median, n=9, noise=0.01, seed=0):
     return median * (1 + noise * rng.standard_normal(n))
 
 
-def _result(machine, timings, estimator="RandomForestClassifier", n_samples=100):
+def _result(machine, timings, estimator="RandomForestClassifier", n_samples=100,
+            run_noise=None):
     """A ProfileResult built from timed records only (no profiling).
 
     ``timings`` maps each Config to its timed wall times; the first is the
@@ -37,7 +38,8 @@ def _result(machine, timings, estimator="RandomForestClassifier", n_samples=100)
     return ProfileResult(
         candidates=candidates, records=records, equivalence={}, machine=machine,
         workload={"estimator": estimator,
-                  "data": {"n_samples": n_samples, "n_features": 4, "task": "fit"}})
+                  "data": {"n_samples": n_samples, "n_features": 4, "task": "fit"}},
+        settings={} if run_noise is None else {"run_noise": run_noise})
 
 
 def test_compare_flags_30_percent_slower_not_noise(machine):
@@ -79,11 +81,24 @@ def test_compare_noisy_large_change_is_within_noise(machine):
 
 def test_compare_small_change_beyond_interval_is_within_noise(machine):
     # Check that a change below min_effect is not flagged even when its
-    # interval excludes 1, and is with a smaller min_effect.
-    a = _result(machine, {BASE: _noisy(1.0, noise=0.001)})
-    b = _result(machine, {BASE: _noisy(1.03, noise=0.001, seed=1)})
+    # interval excludes 1, and is with a smaller min_effect, on a machine
+    # calibrated as nearly noiseless between runs.
+    a = _result(machine, {BASE: _noisy(1.0, noise=0.001)}, run_noise=0.001)
+    b = _result(machine, {BASE: _noisy(1.03, noise=0.001, seed=1)}, run_noise=0.001)
     assert compare(a, b).table.change.tolist() == ["within noise"]
     assert compare(a, b, min_effect=0.01).table.change.tolist() == ["slower"]
+
+
+def test_compare_change_within_between_run_noise_is_not_flagged(machine):
+    # Check that a 10% shift between two steady runs is "within noise" on a
+    # machine whose runs differ by 8% (log sd) with nothing changed (the
+    # default between-run noise), and that 40% is beyond it.
+    a = _result(machine, {BASE: _noisy(1.0, noise=0.001)})
+    for shift, change in ((1.1, "within noise"), (1.4, "slower")):
+        b = _result(machine, {BASE: _noisy(shift, noise=0.001, seed=1)})
+        row = compare(a, b, min_effect=0.01).table.iloc[0]
+        assert row.change == change
+        assert row.ratio_high / row.ratio_low > 1.15  # the between-run noise is in it
 
 
 def test_compare_rejects_bad_min_effect(machine):
@@ -161,7 +176,9 @@ def test_compare_text_lists_every_configuration(machine):
     lines = str(comparison).splitlines()
     assert any("1 slower, 1 within noise" in line for line in lines)
     row = next(line for line in lines if str(THREADS) in line)
-    assert row.startswith("! ") and row.endswith("slower") and "1.3" in row
+    assert row.startswith("! ") and row.endswith("slower")
+    assert comparison.table.set_index("config").loc[str(THREADS), "ratio"] == \
+        pytest.approx(1.3, rel=0.03)
     assert "ms" in row
     base_row = next(line for line in lines if line.strip().startswith("as written"))
     assert base_row.endswith("within noise") and base_row.startswith("  ")

@@ -19,7 +19,7 @@ from sktune import _profile as profile_module
 from sktune._trials import state as _state
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
-from _helpers import CallCounter, CostlyEstimator, FakeClock
+from _helpers import CallCounter, CostlyEstimator, FakeClock, noiseless_interval
 
 SPACE = ConfigSpace(n_jobs=[1, 2], backend=["loky", "threading"])
 
@@ -48,7 +48,8 @@ def test_profile_fake_clock_recommends_two_jobs(data, fake_clock):
     result = sktune.profile(est, X, y, space=SPACE, isolation="none",
                             profilers=_fake_profilers(fake_clock))
     assert result.best.n_jobs == 2
-    assert (result.speedup.value, result.speedup.low, result.speedup.high) == (2.0, 2.0, 2.0)
+    assert result.speedup.value == 2.0
+    assert (result.speedup.low, result.speedup.high) == pytest.approx(noiseless_interval(2.0))
     trials = result.trials
     first = trials.groupby("config_index").head(1)
     assert (first["phase"] == "warmup").all()  # checklist 14: first run is a warm-up

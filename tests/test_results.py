@@ -1,10 +1,12 @@
 import json
+import math
 
 import pytest
 from sklearn.datasets import make_classification
 
 import sktune
 from sktune import ConfigSpace, SktuneWarning, _measure
+from sktune._stats import RUN_NOISE
 from sktune.profilers import CPUTimeProfiler, WallClockProfiler
 
 from _helpers import CostlyEstimator, FakeClock
@@ -79,7 +81,11 @@ def test_str_and_repr_are_readable(result):
     # Check that the printed result leads with the recommendation and speedup.
     text = str(result)
     assert text.splitlines()[3].startswith("Recommendation: n_jobs=2")
-    assert "2.00x [2.00, 2.00]" in text
+    # Noiseless fake timings: the interval is the machine's between-run noise
+    # alone (this test's private cache holds no calibration: the default).
+    floor = math.exp(math.sqrt(2) * 1.959964 * RUN_NOISE)
+    assert f"2.00x [{2 / floor:.2f}, {2 * floor:.2f}]" in text
+    assert "95% of re-runs on this machine land in this interval" in text
     assert repr(result).startswith("<ProfileResult CostlyEstimator")
 
 

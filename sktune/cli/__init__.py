@@ -1,4 +1,5 @@
-"""Command-line interface: ``sktune info | profile | report | compare | demo | show | wisdom``.
+"""Command-line interface: ``sktune info | profile | report | compare | demo | show |
+calibrate | wisdom``.
 
 A thin shell over the Python API (asv's ``commands/``): each subcommand is
 one function that turns its arguments into calls of :func:`sktune.profile`,
@@ -100,6 +101,22 @@ def _engine_rows(versions):
     rows = [f"{name} {version}" if version else f"{name}: not installed: {hints[name]}"
             for name, version in versions.items()]
     return "\n".join(f"{'engines' if i == 0 else '':<15}{row}" for i, row in enumerate(rows))
+
+
+def _cmd_calibrate(args):
+    from ..calibration import calibrate, save_run_noise
+
+    names = args.only.split(",") if args.only else None
+    print("sktune calibrate: profiling the built-in workloads and re-measuring each "
+          f"recommendation {args.reruns} times, each in a fresh process.\n", flush=True)
+    result = calibrate(names, reruns=args.reruns, scale=args.scale,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(result)
+    if args.save:
+        path = save_run_noise(result.run_noise)
+        print(f"\nThe between-run noise ({result.run_noise:.1%}) is saved in {path}: "
+              "later profiles on this machine use it for their intervals.")
+    return 0
 
 
 def _cmd_show(args):
@@ -309,6 +326,22 @@ def build_parser():
                       help="also save the result as JSON")
     _add_verbosity(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    cal = sub.add_parser(
+        "calibrate", help="check that claimed speedups survive re-runs on this machine",
+        description="Profile built-in workloads, re-measure each recommendation in fresh "
+                    "processes, print the share of re-runs inside the claimed intervals "
+                    "and the machine's between-run noise, and keep that noise for the "
+                    "intervals of later profiles (in the cache folder; nothing else is "
+                    "written). Takes about 10 minutes on 2 cores.")
+    cal.add_argument("--only", default=None, metavar="LIST",
+                     help="comma-separated workloads, e.g. forest,hgb (default: all)")
+    cal.add_argument("--reruns", type=int, default=3, help="re-runs of each (default: 3)")
+    cal.add_argument("--scale", type=float, default=1.0,
+                     help="multiplies the rows of every workload (default: 1)")
+    cal.add_argument("--no-save", dest="save", action="store_false",
+                     help="do not keep the measured noise for later profiles")
+    cal.set_defaults(func=_cmd_calibrate)
 
     show = sub.add_parser("show", help="print a saved result")
     show.add_argument("path")
