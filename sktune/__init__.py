@@ -52,6 +52,8 @@ __all__ = [
     "profilers",
     "search",
     "wisdom",
+    # do claimed speedups survive a re-run on this machine?
+    "calibration",
     # compiled transformers
     "transformers",
     "jit_transformer",
@@ -86,6 +88,7 @@ _LAZY = {
     "compare": (".comparison", "compare"),
     "wisdom": (".wisdom", None),
     "search": (".search", None),
+    "calibration": (".calibration", None),
     "jit_transformer": ("._compiled.jit_transformer", "jit_transformer"),
     "JitTransformer": ("._compiled.jit_transformer", "JitTransformer"),
     "cython_transformer": ("._compiled.cython_transformer", "cython_transformer"),

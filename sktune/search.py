@@ -317,8 +317,17 @@ class RacingSearch(SearchStrategy):
 
     def _cannot_win(self, state, i):
         """Whether candidate i is confidently less than ``min_effect`` faster
-        than the baseline: it can never be recommended."""
-        speedup = ratio_interval(state.timings[0], state.timings[i], seed=self.seed)
+        than the baseline: it can never be recommended.
+
+        Paired by round where both were timed in every round so far (each
+        round appends one timing per candidate): a drift common to a round
+        cancels, so a candidate running exactly as the baseline is ruled
+        out sooner.
+        """
+        base, times = state.timings[0], state.timings[i]
+        rounds = range(len(base)) if len(base) == len(times) == state.rounds else ()
+        speedup = ratio_interval(base, times, rounds_numerator=rounds,
+                                 rounds_denominator=rounds, seed=self.seed)
         return speedup.high < 1 + self.min_effect
 
     def _told_apart(self, ratio):

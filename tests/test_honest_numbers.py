@@ -256,3 +256,15 @@ def test_calibrate_cli_rejects_bad_arguments(capsys):
     assert "The 'reruns' parameter of calibrate must be an int" in capsys.readouterr().err
     assert main(["calibrate", "--only", "forest,nope"]) == 1
     assert "'workloads' parameter" in capsys.readouterr().err
+
+
+def test_racing_rules_out_a_twin_of_the_baseline_through_common_drift():
+    # A candidate running exactly as the baseline, in rounds that drift
+    # together by 10%: paired by round, it is ruled out after 3 rounds.
+    strategy = RacingSearch(min_repeats=5, max_repeats=7, min_effect=0.05)
+    drift = [1.0, 1.1, 0.95]
+    timings = {0: [d * 1.0 for d in drift], 1: [d * 1.002 for d in drift],
+               2: [d * 0.7 for d in drift]}
+    state = SearchState(n_candidates=3, timings=timings, rounds=3)
+    assert set(strategy.next_round(state) or ()) <= {0, 2}
+    assert 1 in state.dropped

@@ -33,7 +33,8 @@ def _public_functions():
             sktune.plots.plot, sktune.reporters.write_report,
             sktune.reporters.get_reporter, sktune.reporters.register_reporter,
             sktune.profilers.register_profiler, sktune.profilers.get_profiler,
-            sktune.jit_transformer, sktune.cython_transformer]
+            sktune.jit_transformer, sktune.cython_transformer,
+            sktune.calibration.calibrate]
 
 
 PUBLIC_FUNCTIONS = _public_functions()
