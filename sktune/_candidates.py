@@ -53,22 +53,20 @@ class Plan:
         return "processes" in self.layers.joblib_hints or bool(self.layers.unknown)
 
 
-def _default_threads():
-    """Thread counts that apply when nothing is set (the as-written ones)."""
-    from threadpoolctl import threadpool_info
-
-    blas = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-    return {"blas_threads": blas.pop() if len(blas) == 1 else None,
-            "openmp_threads": openmp_effective_n_threads()}
-
-
 def _blas_libraries():
     from threadpoolctl import threadpool_info
 
     return [info for info in threadpool_info() if info["user_api"] == "blas"]
 
 
-def explicit_counts_candidate(space, layers, defaults, libraries=None):
+def _default_threads(blas_libraries):
+    """Thread counts that apply when nothing is set (the as-written ones)."""
+    blas = {info["num_threads"] for info in blas_libraries}
+    return {"blas_threads": blas.pop() if len(blas) == 1 else None,
+            "openmp_threads": openmp_effective_n_threads()}
+
+
+def explicit_counts_candidate(space, layers, defaults, libraries):
     """The candidate "same BLAS thread count, set explicitly", or None.
 
     Where more than one BLAS library is loaded (numpy's and scipy's own
@@ -80,7 +78,6 @@ def explicit_counts_candidate(space, layers, defaults, libraries=None):
     the effect; it is recommended like any other when it wins. Only for a
     space whose ``blas_threads`` is "auto" and a workload that uses BLAS.
     """
-    libraries = _blas_libraries() if libraries is None else libraries
     count = defaults.get("blas_threads")
     if (space.dimensions.get("blas_threads") != "auto" or not layers.blas
             or len(libraries) < 2 or count is None):
@@ -183,16 +180,19 @@ def plan(estimator, X, y, task, space, *, random_state, accelerate=False, engine
     notes += layers.notes
     params = seeded.get_params(deep=True)
     usable = usable_cores()
-    defaults = _default_threads()
+    # One look at the loaded BLAS libraries serves the defaults, the explicit
+    # candidate and its note.
+    libraries = _blas_libraries()
+    defaults = _default_threads(libraries)
     resolved = space.resolve(
         layers, usable_cores=usable, physical_cores=physical_cores(),
         defaults=defaults,
         as_written_n_jobs=[params[k] for k in layers.n_jobs_params])
     candidates, excluded = resolved.candidates, list(resolved.excluded)
-    explicit = explicit_counts_candidate(space, layers, defaults)
+    explicit = explicit_counts_candidate(space, layers, defaults, libraries)
     if explicit is not None and explicit not in candidates:
         candidates = (*candidates, explicit)
-        notes.append(f"{len(_blas_libraries())} BLAS libraries are loaded, each with its own "
+        notes.append(f"{len(libraries)} BLAS libraries are loaded, each with its own "
                      f"thread pool: {explicit.describe()} (the count in force, set "
                      "explicitly on every one of them) is measured as a candidate of "
                      "its own.")
